@@ -1,0 +1,1 @@
+"""rnnlab: config-driven experiments on the linear RNN of lab 8."""

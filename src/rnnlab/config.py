@@ -1,0 +1,222 @@
+"""Config schemas (dataclasses registered in Hydra's ConfigStore) and value checks.
+
+YAML files under ``conf/`` are the interface; each extends a schema stored here, so a
+wrong type or an unknown key fails at composition with the key named. Ranges that a
+type cannot express (eta_minus in (0, 1), ...) are checked by ``validate``, which
+raises ``ConfigError`` naming the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from rnnlab.data import LAB_TEST_SEQUENCE, RECIPES
+
+# conf/ sits at the top of the checkout; the package is installed from it in place.
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+FIGURES = ("loss_surface", "gradient_over_time", "trajectory", "training_curves", "steps")
+FORMATS = ("png", "svg", "pdf")
+
+# The lab's six annotated points (golden/lab8.json "lab_points"), by what the gradient
+# over time does from each.
+LAB_POINTS = {
+    "steady": [2.0, 1.0],
+    "explode": [1.0, 2.0],
+    "explode_oscillate": [1.0, -2.0],
+    "vanish_at_once": [1.0, 0.0],
+    "vanish": [1.0, 0.5],
+    "vanish_oscillate": [1.0, -0.5],
+}
+
+
+class ConfigError(ValueError):
+    """A config value outside what is allowed. ``str()`` is the one-line message."""
+
+    def __init__(self, key: str, value: Any, allowed: str) -> None:
+        self.key, self.value, self.allowed = key, value, allowed
+        super().__init__(f"{key}={value!r} is not allowed: {allowed}")
+
+
+@dataclass
+class DataConfig:
+    recipe: str = MISSING
+    n_samples: int = 30
+    seq_len: int = 20
+    seed: int = 61185
+    test_sequence: list[float] = field(default_factory=lambda: list(LAB_TEST_SEQUENCE))
+
+
+@dataclass
+class InitConfig:
+    name: str = MISSING
+    wx: float = MISSING
+    wrec: float = MISSING
+
+
+@dataclass
+class RPropConfig:
+    name: str = "rprop"
+    initial_step: float = 0.001
+    eta_plus: float = 1.2
+    eta_minus: float = 0.5
+    step_min: float | None = None
+    step_max: float | None = None
+
+
+@dataclass
+class GDConfig:
+    name: str = "gd"
+    learning_rate: float = 1e-5
+
+
+@dataclass
+class GradCheckConfig:
+    wx: float = 1.2
+    wrec: float = 1.2
+    eps: float = 1e-7
+    rtol: float = 1e-5
+
+
+@dataclass
+class PlotsConfig:
+    enabled: bool = True
+    figures: list[str] = field(default_factory=lambda: list(FIGURES))
+    format: str = "png"
+    dpi: int = 120
+    resolution: int = 400
+    overview: list[float] = field(default_factory=lambda: [-3.0, 3.0, -3.0, 3.0])
+    zoom: list[float] = field(default_factory=lambda: [-0.1, 2.1, -0.1, 2.1])
+    trajectory_zoom: list[float] = field(default_factory=lambda: [0.0, 2.0, 0.0, 2.0])
+    points: dict[str, list[float]] = field(default_factory=lambda: dict(LAB_POINTS))
+
+
+@dataclass
+class TrackingConfig:
+    uri: str = MISSING
+    artifact_root: str | None = None
+    experiment: str = "rnnlab"
+
+
+@dataclass
+class Config:
+    data: DataConfig = MISSING
+    init: InitConfig = MISSING
+    optimizer: Any = MISSING
+    plots: PlotsConfig = MISSING
+    tracking: TrackingConfig = MISSING
+    gradcheck: GradCheckConfig = field(default_factory=GradCheckConfig)
+    iterations: int = 500
+    tolerance: float | None = None
+
+
+def register_configs() -> None:
+    """Store the schemas the YAML files extend (``defaults: [/schema/<group>@_here_]``)."""
+    cs = ConfigStore.instance()
+    cs.store(name="config_schema", node=Config)
+    for name, node in [
+        ("data", DataConfig),
+        ("init", InitConfig),
+        ("rprop", RPropConfig),
+        ("gd", GDConfig),
+        ("plots", PlotsConfig),
+        ("tracking", TrackingConfig),
+    ]:
+        cs.store(group="schema", name=name, node=node)
+
+
+# --- value checks -------------------------------------------------------------------
+
+
+def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(key, value, allowed)
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _positive(x: Any) -> bool:
+    return _finite(x) and x > 0
+
+
+def _check_range(key: str, r: list[float]) -> None:
+    ok = len(r) == 4 and all(map(_finite, r)) and r[0] < r[1] and r[2] < r[3]
+    _check(ok, key, list(r), "four finite numbers [wx_min, wx_max, wrec_min, wrec_max], min < max")
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check every value a wrong setting would break; raise ConfigError on the first."""
+    d = cfg.data
+    _check(d.recipe in RECIPES, "data.recipe", d.recipe, f"one of {', '.join(RECIPES)}")
+    _check(d.n_samples >= 1, "data.n_samples", d.n_samples, "an integer >= 1")
+    _check(d.seq_len >= 1, "data.seq_len", d.seq_len, "an integer >= 1")
+    _check(0 <= d.seed < 2**32, "data.seed", d.seed, "an integer in [0, 2**32)")
+    seq = list(d.test_sequence)
+    _check(len(seq) >= 1 and all(map(_finite, seq)), "data.test_sequence", seq,
+           "a non-empty list of finite numbers")  # fmt: skip
+
+    _check(_finite(cfg.init.wx), "init.wx", cfg.init.wx, "a finite number")
+    _check(_finite(cfg.init.wrec), "init.wrec", cfg.init.wrec, "a finite number")
+
+    o = cfg.optimizer
+    names = ("rprop", "gd")
+    _check(o.get("name") in names, "optimizer.name", o.get("name"), f"one of {', '.join(names)}")
+    if o.name == "rprop":
+        _check(_positive(o.initial_step), "optimizer.initial_step", o.initial_step,
+               "a finite number > 0")  # fmt: skip
+        _check(_finite(o.eta_plus) and o.eta_plus > 1, "optimizer.eta_plus", o.eta_plus,
+               "a finite number > 1")  # fmt: skip
+        _check(_finite(o.eta_minus) and 0 < o.eta_minus < 1, "optimizer.eta_minus",
+               o.eta_minus, "a number in (0, 1)")  # fmt: skip
+        for key in ("step_min", "step_max"):
+            v = o[key]
+            _check(v is None or _positive(v), f"optimizer.{key}", v, "null or a finite number > 0")
+        if o.step_min is not None and o.step_max is not None:
+            _check(o.step_min <= o.step_max, "optimizer.step_min", o.step_min,
+                   f"at most optimizer.step_max ({o.step_max})")  # fmt: skip
+    else:
+        _check(_positive(o.learning_rate), "optimizer.learning_rate", o.learning_rate,
+               "a finite number > 0")  # fmt: skip
+
+    _check(cfg.iterations >= 1, "iterations", cfg.iterations, "an integer >= 1")
+    _check(cfg.tolerance is None or _positive(cfg.tolerance), "tolerance", cfg.tolerance,
+           "null or a finite number > 0")  # fmt: skip
+
+    g = cfg.gradcheck
+    _check(_finite(g.wx), "gradcheck.wx", g.wx, "a finite number")
+    _check(_finite(g.wrec), "gradcheck.wrec", g.wrec, "a finite number")
+    _check(_positive(g.eps), "gradcheck.eps", g.eps, "a finite number > 0")
+    _check(_positive(g.rtol), "gradcheck.rtol", g.rtol, "a finite number > 0")
+
+    p = cfg.plots
+    for f in p.figures:
+        _check(f in FIGURES, "plots.figures", list(p.figures),
+               f"a list drawn from {', '.join(FIGURES)}")  # fmt: skip
+    _check(p.format in FORMATS, "plots.format", p.format, f"one of {', '.join(FORMATS)}")
+    _check(p.dpi >= 10, "plots.dpi", p.dpi, "an integer >= 10")
+    _check(2 <= p.resolution <= 4000, "plots.resolution", p.resolution,
+           "an integer in [2, 4000]")  # fmt: skip
+    for key in ("overview", "zoom", "trajectory_zoom"):
+        _check_range(f"plots.{key}", list(p[key]))
+    for name, xy in p.points.items():
+        ok = len(xy) == 2 and all(map(_finite, xy))
+        _check(ok, f"plots.points.{name}", list(xy), "a pair [wx, wrec] of finite numbers")
+
+    _check(bool(cfg.tracking.uri), "tracking.uri", cfg.tracking.uri, "a non-empty MLflow URI")
+    _check(bool(cfg.tracking.experiment), "tracking.experiment", cfg.tracking.experiment,
+           "a non-empty experiment name")  # fmt: skip
+
+
+def to_container(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config as plain dicts and lists (Hydra's own node left out)."""
+    container = OmegaConf.to_container(cfg, resolve=True)
+    container.pop("hydra", None)
+    return container

@@ -1,0 +1,228 @@
+"""Every figure of a run. Each function takes data and returns a matplotlib Figure.
+
+Object-oriented matplotlib only (``Figure``, never pyplot): no global state, no GUI
+backend, and the caller saves, logs and closes. Loss surfaces come from the closed form
+in ``rnn``, so high resolutions cost milliseconds.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+from matplotlib.ticker import LogFormatterMathtext, LogLocator
+
+from rnnlab import rnn
+
+CMAP = "viridis"
+LOSS_FLOOR = 1e-2  # losses below this share the lowest colour
+POINT_COLOURS = ("tab:red", "tab:blue", "tab:pink", "tab:cyan", "tab:green", "tab:orange")
+# Fixed metadata and SVG ids: the same inputs give the same bytes.
+SAVE_METADATA = {
+    "png": {"Software": None},
+    "svg": {"Date": None, "Creator": None},
+    "pdf": {"CreationDate": None, "Producer": None, "Creator": None},
+}
+RC = {"svg.hashsalt": "rnnlab", "svg.fonttype": "path", "pdf.fonttype": 42}
+
+Range = Sequence[float]  # [wx_min, wx_max, wrec_min, wrec_max]
+
+
+def surface_grid(
+    X: np.ndarray, t: np.ndarray, bounds: Range, resolution: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(wx, wrec, loss) on a resolution x resolution grid; loss rows follow wrec."""
+    wx = np.linspace(bounds[0], bounds[1], resolution)
+    wrec = np.linspace(bounds[2], bounds[3], resolution)
+    return wx, wrec, rnn.loss_surface(X, t, wx, wrec)
+
+
+def _log_levels(*surfaces: np.ndarray) -> tuple[np.ndarray, LogNorm]:
+    """Shared log-spaced contour levels (3 per decade) and norm for several panels.
+
+    The range runs from the smallest loss shown, but not below ``LOSS_FLOOR`` (the
+    surface reaches 0 at the exact solution; below the floor all is one colour), to the
+    largest.
+    """
+    finite = np.concatenate([s[np.isfinite(s) & (s > 0)].ravel() for s in surfaces])
+    lo = max(np.floor(np.log10(finite.min())), np.log10(LOSS_FLOOR))
+    hi = max(np.ceil(np.log10(finite.max())), lo + 1)
+    levels = 10.0 ** np.linspace(lo, hi, round((hi - lo) * 3) + 1)
+    return levels, LogNorm(vmin=levels[0], vmax=levels[-1])
+
+
+def _surface_panel(ax, wx, wrec, loss, levels, norm, bounds: Range):
+    cs = ax.contourf(wx, wrec, loss, levels=levels, norm=norm, cmap=CMAP, extend="both")
+    ax.set_xlim(bounds[0], bounds[1])
+    ax.set_ylim(bounds[2], bounds[3])
+    ax.set_xlabel("$w_x$")
+    ax.set_ylabel("$w_{rec}$")
+    ax.set_aspect("equal")
+    return cs
+
+
+def _colorbar(fig: Figure, cs, axes) -> None:
+    cbar = fig.colorbar(cs, ax=axes, shrink=0.9, ticks=LogLocator(numticks=12))
+    cbar.ax.yaxis.set_major_formatter(LogFormatterMathtext())
+    cbar.set_label("loss $\\xi$ (log scale)")
+
+
+def _two_surfaces(X, t, overview: Range, zoom: Range, resolution: int, title: str):
+    fig = Figure(figsize=(11, 4.8), layout="constrained")
+    axes = fig.subplots(1, 2)
+    grids = [surface_grid(X, t, b, resolution) for b in (overview, zoom)]
+    levels, norm = _log_levels(grids[0][2], grids[1][2])
+    cs = None
+    for ax, (wx, wrec, loss), bounds, name in zip(
+        axes, grids, (overview, zoom), ("overview", "zoom"), strict=True
+    ):
+        cs = _surface_panel(ax, wx, wrec, loss, levels, norm, bounds)
+        ax.set_title(name)
+    _colorbar(fig, cs, axes)
+    fig.suptitle(title)
+    return fig, axes
+
+
+def loss_surface(
+    X: np.ndarray,
+    t: np.ndarray,
+    points: Mapping[str, Sequence[float]],
+    overview: Range,
+    zoom: Range,
+    resolution: int,
+) -> Figure:
+    """The loss over (wx, wrec), overview and zoom, with the named points marked."""
+    fig, axes = _two_surfaces(X, t, overview, zoom, resolution, "Loss surface")
+    for ax in axes:
+        for (name, (px, py)), colour in zip(points.items(), _colours(len(points)), strict=True):
+            ax.plot(px, py, "o", color=colour, markeredgecolor="white", markersize=7,
+                    label=f"{name} ({px:g}, {py:g})")  # fmt: skip
+    if points:
+        fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center",
+                   ncols=min(len(points), 3), title="$(w_x, w_{rec})$")  # fmt: skip
+    return fig
+
+
+def _colours(n: int) -> list:
+    if n <= len(POINT_COLOURS):
+        return list(POINT_COLOURS[:n])
+    cmap = matplotlib.colormaps["tab20"]
+    return [cmap(i % 20) for i in range(n)]
+
+
+def gradient_over_time(curves: Mapping[str, tuple[float, float, np.ndarray]]) -> Figure:
+    """d loss / d S_k against timestep k for each named point (wx, wrec, gradients).
+
+    The gradient flows backwards from k = T at the left to k = 0 at the right, on a
+    symmetric log scale, so growth, decay and sign flips all show.
+    """
+    fig = Figure(figsize=(10, 4.8), layout="constrained")
+    ax = fig.subplots()
+    peak = 1.0
+    for (name, (wx, wrec, g)), colour in zip(curves.items(), _colours(len(curves)), strict=True):
+        k = np.arange(len(g))
+        ax.plot(k, g, "-o", color=colour, markersize=3, linewidth=1.2,
+                label=f"{name} ({wx:g}, {wrec:g})")  # fmt: skip
+        peak = max(peak, float(np.max(np.abs(g))))
+    T = max(len(g) for _, _, g in curves.values()) - 1
+    ax.set_xlim(T + 0.5, -0.5)
+    ax.set_xticks(np.arange(T, -1, -1 if T <= 20 else -max(1, T // 20)))
+    ax.set_yscale("symlog", linthresh=1.0)
+    top = int(np.ceil(np.log10(peak)))
+    step = max(1, int(np.ceil(top / 5)))
+    decades = [10.0**e for e in range(step, top + 1, step)]
+    ax.set_yticks([-d for d in reversed(decades)] + [0.0] + decades)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_signed_decade))
+    ax.set_ylim(-(10.0 ** (top + 0.3)), 10.0 ** (top + 0.3))
+    ax.grid(True, which="major", alpha=0.3)
+    ax.set_xlabel("timestep $k$ (gradient flows from $k = T$ on the left to $k = 0$)")
+    ax.set_ylabel("$\\partial \\xi / \\partial S_k$ (symlog)")
+    ax.set_title("How the gradient changes as it is propagated back through time")
+    fig.legend(title="$(w_x, w_{rec})$", loc="outside right center", frameon=False)
+    return fig
+
+
+def _signed_decade(value: float, _pos: int) -> str:
+    if value == 0:
+        return "0"
+    exponent = round(np.log10(abs(value)))
+    sign = "-" if value < 0 else ""
+    return f"${sign}10^{{{exponent}}}$"
+
+
+def trajectory(
+    X: np.ndarray,
+    t: np.ndarray,
+    path: np.ndarray,
+    label: str,
+    overview: Range,
+    zoom: Range,
+    resolution: int,
+) -> Figure:
+    """The weights visited (``path``, (n, 2), start first, end last) on the loss surface."""
+    fig, axes = _two_surfaces(X, t, overview, zoom, resolution, f"{label}: optimisation path")
+    start, end = path[0], path[-1]
+    for ax in axes:
+        ax.plot(path[:, 0], path[:, 1], "-o", color="white", markersize=2.5, linewidth=0.6,
+                alpha=0.9, label=f"{len(path) - 1} iterations")  # fmt: skip
+        ax.plot(*start, "o", color="tab:red", markeredgecolor="black", markersize=9,
+                label=f"start ({start[0]:.4g}, {start[1]:.4g})")  # fmt: skip
+        ax.plot(*end, "*", color="white", markeredgecolor="black", markersize=16,
+                label=f"end ({end[0]:.4f}, {end[1]:.4f})")  # fmt: skip
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=3)
+    return fig
+
+
+def training_curves(columns: Mapping[str, np.ndarray], label: str) -> Figure:
+    """Loss per iteration (log scale) and the two weights per iteration."""
+    fig = Figure(figsize=(10, 6.5), layout="constrained")
+    ax_loss, ax_w = fig.subplots(2, 1, sharex=True)
+    it = np.arange(len(columns["loss"]))
+    ax_loss.plot(it, columns["loss"], color="tab:purple")
+    ax_loss.set_yscale("log")
+    ax_loss.set_ylabel("loss $\\xi$ (log scale)")
+    ax_loss.grid(True, which="major", alpha=0.3)
+    ax_w.plot(it, columns["wx"], label="$w_x$", color="tab:blue")
+    ax_w.plot(it, columns["wrec"], label="$w_{rec}$", color="tab:orange")
+    ax_w.set_ylabel("weight")
+    ax_w.set_xlabel("iteration")
+    ax_w.grid(True, alpha=0.3)
+    ax_w.legend()
+    fig.suptitle(f"{label}: loss and weights per iteration")
+    return fig
+
+
+def steps(columns: Mapping[str, np.ndarray], label: str) -> Figure:
+    """|gradient| and step size per weight per iteration, both on log scales."""
+    fig = Figure(figsize=(10, 6.5), layout="constrained")
+    ax_g, ax_s = fig.subplots(2, 1, sharex=True)
+    it = np.arange(len(columns["loss"]))
+    for name, colour in (("wx", "tab:blue"), ("wrec", "tab:orange")):
+        tex = "w_x" if name == "wx" else "w_{rec}"
+        ax_g.plot(it, np.abs(columns[f"grad_{name}"]), color=colour,
+                  label=f"$|\\partial \\xi / \\partial {tex}|$")  # fmt: skip
+        ax_s.plot(it, columns[f"step_{name}"], color=colour, label=f"step of ${tex}$")
+    for ax in (ax_g, ax_s):
+        ax.set_yscale("log")
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend()
+    ax_g.set_ylabel("|gradient| (log scale)")
+    ax_s.set_ylabel("step size (log scale)")
+    ax_s.set_xlabel("iteration")
+    fig.suptitle(f"{label}: gradients and step sizes per iteration")
+    return fig
+
+
+def save(fig: Figure, path: Path, fmt: str, dpi: int) -> Path:
+    """Write ``fig`` to ``path`` with fixed metadata, so equal inputs give equal bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with matplotlib.rc_context(RC):
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt, dpi=dpi, metadata=SAVE_METADATA[fmt])
+    path.write_bytes(buf.getvalue())
+    return path

@@ -1,0 +1,225 @@
+"""Everything MLflow: the store, runs and their lifecycle, and what gets logged.
+
+The only module that imports mlflow. Runs are handled through an explicit
+``MlflowClient`` and run id (no global "active run"), so the same code serves a single
+job, a job inside a sweep, and the Python API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import signal
+import subprocess
+import time
+import traceback
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+# This machine's network is closed and experiments are private: no usage telemetry.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+import mlflow
+import numpy as np
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+from rnnlab.data import Dataset
+
+METRIC_BATCH = 1000  # MLflow's limit of metrics per log_batch call
+PARAM_BATCH = 100  # ... and of params per call
+PARENT_TAG = "mlflow.parentRunId"
+
+
+def resolve_uri(uri: str) -> str:
+    """Make a relative ``sqlite:///path`` absolute against the current directory.
+
+    MLflow would read it against whatever directory the process is in; a job that
+    changes directory (or a worker process) must still find the same store.
+    """
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        path = Path(uri[len(prefix) :])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return prefix + str(path.resolve())
+    return uri
+
+
+def artifact_location(artifact_root: str | None) -> str | None:
+    """An absolute file URI for a local artifact folder (None leaves it to the server)."""
+    if not artifact_root:
+        return None
+    if "://" in artifact_root:
+        return artifact_root
+    return Path(artifact_root).resolve().as_uri()
+
+
+def client_for(uri: str) -> MlflowClient:
+    """A client on the store at ``uri`` (also made the process-wide default)."""
+    uri = resolve_uri(uri)
+    mlflow.set_tracking_uri(uri)
+    return MlflowClient(tracking_uri=uri)
+
+
+def ensure_experiment(client: MlflowClient, name: str, artifact_root: str | None) -> str:
+    """The id of experiment ``name``, created (with its artifact folder) if missing."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    try:
+        return client.create_experiment(name, artifact_location=artifact_location(artifact_root))
+    except mlflow.exceptions.MlflowException:
+        # Another process created it between our look-up and create.
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return experiment.experiment_id
+
+
+def git_state() -> dict[str, str]:
+    """The commit of the checkout rnnlab runs from, and whether its tree was dirty."""
+    root = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return {"git_commit": "unknown"}
+    return {
+        "git_commit": commit,
+        "git_dirty": str(dirty).lower(),
+        "mlflow.source.git.commit": commit,
+    }
+
+
+class _Terminated(BaseException):
+    """Raised by the SIGTERM handler so that a terminated job ends its run KILLED."""
+
+
+@contextlib.contextmanager
+def run(
+    client: MlflowClient,
+    experiment_id: str,
+    run_name: str,
+    tags: Mapping[str, str],
+    parent_run_id: str | None = None,
+) -> Iterator[str]:
+    """Create a run and yield its id; end it FINISHED, FAILED (error recorded) or KILLED.
+
+    No exit path leaves the run RUNNING: an exception marks it FAILED with the error as
+    a tag and ``error.txt``; Ctrl-C or SIGTERM mark it KILLED. The exception propagates.
+    """
+    all_tags = {**git_state(), **tags}
+    if parent_run_id:
+        all_tags[PARENT_TAG] = parent_run_id
+    created = client.create_run(experiment_id, run_name=run_name, tags=all_tags)
+    run_id = created.info.run_id
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        raise _Terminated
+
+    previous = None
+    with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield run_id
+    except (KeyboardInterrupt, _Terminated):
+        client.set_tag(run_id, "error", "interrupted")
+        client.set_terminated(run_id, "KILLED")
+        raise
+    except BaseException as exc:
+        with contextlib.suppress(Exception):
+            client.set_tag(run_id, "error", f"{type(exc).__name__}: {exc}"[:5000])
+            client.log_text(run_id, traceback.format_exc(), "error.txt")
+        client.set_terminated(run_id, "FAILED")
+        raise
+    else:
+        client.set_terminated(run_id, "FINISHED")
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested dicts to dotted keys; lists and scalars become their string form."""
+    flat: dict[str, str] = {}
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, dotted + "."))
+        else:
+            flat[dotted] = json.dumps(value) if isinstance(value, list) else str(value)
+    return flat
+
+
+def log_config(
+    client: MlflowClient, run_id: str, config: Mapping[str, Any], overrides: list[str]
+) -> None:
+    """Every config value as a param (dotted keys), and the config and overrides as YAML."""
+    import yaml  # a dependency of omegaconf and mlflow
+
+    params = [Param(k, v) for k, v in sorted(flatten(config).items())]
+    for i in range(0, len(params), PARAM_BATCH):
+        client.log_batch(run_id, params=params[i : i + PARAM_BATCH])
+    client.log_text(run_id, yaml.safe_dump(dict(config), sort_keys=False), "config/config.yaml")
+    client.log_text(run_id, yaml.safe_dump(list(overrides)), "config/overrides.yaml")
+
+
+def log_series(client: MlflowClient, run_id: str, columns: Mapping[str, np.ndarray]) -> None:
+    """Per-iteration metrics with step = iteration, in batches of up to 1000 values."""
+    now = int(time.time() * 1000)
+    metrics = [
+        Metric(key, float(v), now, step)
+        for key, values in columns.items()
+        for step, v in enumerate(values)
+    ]
+    for i in range(0, len(metrics), METRIC_BATCH):
+        client.log_batch(run_id, metrics=metrics[i : i + METRIC_BATCH])
+
+
+def log_summary(client: MlflowClient, run_id: str, values: Mapping[str, float | None]) -> None:
+    """Summary metrics; a missing or non-finite value is left out, never logged."""
+    now = int(time.time() * 1000)
+    metrics = [
+        Metric(k, float(v), now, 0) for k, v in values.items() if v is not None and math.isfinite(v)
+    ]
+    client.log_batch(run_id, metrics=metrics)
+
+
+def log_tags(client: MlflowClient, run_id: str, tags: Mapping[str, str]) -> None:
+    client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+
+def log_dataset(client: MlflowClient, run_id: str, dataset: Dataset) -> None:
+    """The training data as an MLflow dataset input (with its digest)."""
+    ds = mlflow.data.from_numpy(
+        dataset.X,
+        targets=dataset.t,
+        name=f"{dataset.recipe}-{dataset.X.shape[0]}x{dataset.X.shape[1]}-seed{dataset.seed}",
+        digest=dataset.digest,
+    )
+    from mlflow.entities import DatasetInput, InputTag
+
+    client.log_inputs(
+        run_id,
+        datasets=[
+            DatasetInput(ds._to_mlflow_entity(), [InputTag("mlflow.data.context", "training")])
+        ],
+    )
+
+
+def log_files(client: MlflowClient, run_id: str, folder: Path, artifact_path: str | None) -> None:
+    """Every file under ``folder`` as artifacts under ``artifact_path``."""
+    client.log_artifacts(run_id, str(folder), artifact_path)
+
+
+def log_json(client: MlflowClient, run_id: str, obj: Any, artifact_file: str) -> None:
+    client.log_dict(run_id, obj, artifact_file)

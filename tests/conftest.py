@@ -1,0 +1,60 @@
+"""Shared fixtures: the golden figures, the lab's data, and composed configs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from rnnlab.config import CONF_DIR, register_configs
+from rnnlab.data import make_dataset
+
+GOLDEN_PATH = Path(__file__).parent / "golden" / "lab8.json"
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def golden() -> dict:
+    return json.loads(GOLDEN_PATH.read_text())
+
+
+@pytest.fixture(scope="session")
+def lab_data():
+    return make_dataset("lab8", 30, 20, 61185)
+
+
+def store_overrides(tmp_path: Path) -> list[str]:
+    """Overrides that point tracking and outputs at tmp_path."""
+    return [
+        f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+        f"tracking.artifact_root={tmp_path}/artifacts",
+    ]
+
+
+def compose_config(overrides: list[str] | None = None) -> DictConfig:
+    """The config the CLI would compose for these overrides (real Hydra composition)."""
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name="config", overrides=overrides or [])
+
+
+def run_cli(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the installed ``rnnlab`` command in a subprocess."""
+    exe = Path(sys.executable).parent / "rnnlab"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "HYDRA_"))}
+    return subprocess.run(
+        [str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+def assert_close(actual: float, expected: float, rel: float) -> None:
+    assert np.isclose(actual, expected, rtol=rel, atol=0), (actual, expected)

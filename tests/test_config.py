@@ -1,0 +1,105 @@
+"""Every config group option composes; every bad value gets one clear line."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import compose_config
+
+from rnnlab.app import user_error
+from rnnlab.config import CONF_DIR, ConfigError, validate
+
+GROUPS = ["data", "init", "optimizer", "plots", "tracking"]
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def test_groups_have_the_documented_options():
+    assert options("data") == ["binary", "lab8"]
+    assert options("init") == sorted(["lab_start", "steady", "explode", "explode_oscillate",
+                                      "vanish_at_once", "vanish", "vanish_oscillate"])  # fmt: skip
+    assert options("optimizer") == ["gd", "rprop"]
+    assert set(options("tracking")) == {"local", "server"}
+
+
+@pytest.mark.parametrize(("group", "option"), [(g, o) for g in GROUPS for o in options(g)])
+def test_every_option_composes_and_validates(group, option):
+    cfg = compose_config([f"{group}={option}"])
+    validate(cfg)
+    if group == "init":
+        assert cfg.init.name == option
+    if group == "optimizer":
+        assert cfg.optimizer.name == option
+
+
+def test_defaults_are_the_labs():
+    cfg = compose_config()
+    assert (cfg.data.recipe, cfg.data.n_samples, cfg.data.seq_len, cfg.data.seed) == (
+        "lab8", 30, 20, 61185)  # fmt: skip
+    assert (cfg.init.wx, cfg.init.wrec) == (-1.5, 2.0)
+    assert cfg.optimizer.name == "rprop"
+    o = cfg.optimizer
+    assert (o.initial_step, o.eta_plus, o.eta_minus) == (0.001, 1.2, 0.5)
+    assert cfg.iterations == 500
+    assert (cfg.gradcheck.wx, cfg.gradcheck.wrec, cfg.gradcheck.eps) == (1.2, 1.2, 1e-7)
+    assert cfg.plots.resolution >= 400
+    assert cfg.tracking.uri.startswith("sqlite:///outputs/")
+
+
+BAD_VALUES = [
+    ("optimizer.eta_minus=1.5", "optimizer.eta_minus", "(0, 1)"),
+    ("optimizer.eta_minus=0", "optimizer.eta_minus", "(0, 1)"),
+    ("optimizer.eta_plus=1.0", "optimizer.eta_plus", "> 1"),
+    ("optimizer.initial_step=0", "optimizer.initial_step", "> 0"),
+    ("optimizer.step_max=-1", "optimizer.step_max", "> 0"),
+    ("data.seq_len=0", "data.seq_len", ">= 1"),
+    ("data.n_samples=0", "data.n_samples", ">= 1"),
+    ("data.seed=-3", "data.seed", "2**32"),
+    ("init.wx=nan", "init.wx", "finite"),
+    ("init.wrec=inf", "init.wrec", "finite"),
+    ("iterations=0", "iterations", ">= 1"),
+    ("tolerance=-1", "tolerance", "> 0"),
+    ("gradcheck.eps=0", "gradcheck.eps", "> 0"),
+    ("plots.format=jpg", "plots.format", "png, svg, pdf"),
+    ("plots.resolution=1", "plots.resolution", "[2, 4000]"),
+    ("plots.figures=[loss_surface,nope]", "plots.figures", "loss_surface"),
+    ("plots.zoom=[1,0,0,1]", "plots.zoom", "min < max"),
+]
+
+
+@pytest.mark.parametrize(("override", "key", "allowed"), BAD_VALUES)
+def test_out_of_range_values_name_key_value_and_range(override, key, allowed):
+    cfg = compose_config([override])
+    with pytest.raises(ConfigError) as info:
+        validate(cfg)
+    line = user_error(info.value)
+    assert "\n" not in line
+    assert line.startswith(f"{key}=")
+    assert override.split("=", 1)[1].strip("[]").split(",")[0] in line
+    assert allowed in line
+
+
+def test_gd_learning_rate_must_be_positive():
+    cfg = compose_config(["optimizer=gd", "optimizer.learning_rate=-0.1"])
+    with pytest.raises(ConfigError, match=r"optimizer.learning_rate=-0.1 .*> 0"):
+        validate(cfg)
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("init.wx=abc", ["init.wx=abc", "could not be converted to Float"]),
+        ("data.seq_len=ten", ["data.seq_len=ten", "could not be converted to Integer"]),
+        ("optimizer=adam", ["optimizer=adam", "choose one of gd, rprop"]),
+        ("init=nowhere", ["init=nowhere", "explode"]),
+        ("optimizer.foo=1", ["optimizer.foo", "Key 'foo' not in 'RPropConfig'"]),
+    ],
+)
+def test_composition_errors_become_one_line(override, expected):
+    with pytest.raises(Exception) as info:
+        compose_config([override])
+    line = user_error(info.value)
+    assert line is not None and "\n" not in line
+    for part in expected:
+        assert part in line

@@ -1,0 +1,88 @@
+"""Step rules and the training loop: RProp's sign logic, GD, divergence, tolerance."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from rnnlab.optim import GradientDescent, RProp
+from rnnlab.train import optimise
+
+
+def test_rprop_grows_on_repeated_sign_and_shrinks_on_flip():
+    opt = RProp(initial_step=0.1, eta_plus=1.5, eta_minus=0.25)
+    w = np.array([0.0, 0.0])
+    state = opt.init(w)
+    # previous sign starts at 0, so the first step shrinks (as in the lab)
+    w, state, step = opt.step(w, np.array([2.0, -3.0]), state)
+    np.testing.assert_array_equal(step, [0.025, 0.025])
+    np.testing.assert_array_equal(w, [-0.025, 0.025])
+    w, state, step = opt.step(w, np.array([5.0, 1.0]), state)  # wx repeats, wrec flips
+    np.testing.assert_allclose(step, [0.0375, 0.00625], rtol=1e-15)
+    np.testing.assert_allclose(w, [-0.0625, 0.01875], rtol=1e-15)
+
+
+def test_rprop_step_bounds_clip_delta():
+    opt = RProp(initial_step=1.0, eta_plus=2.0, eta_minus=0.5, step_min=0.2, step_max=1.5)
+    w, state = np.zeros(2), opt.init(np.zeros(2))
+    for _ in range(4):
+        w, state, step = opt.step(w, np.array([1.0, 1.0]), state)
+        assert np.all(step <= 1.5) and np.all(step >= 0.2)
+    np.testing.assert_array_equal(step, [1.5, 1.5])
+
+
+def test_rprop_is_vectorised_over_starts():
+    opt = RProp()
+    grads = np.array([[1.0, -2.0], [-3.0, 4.0], [0.0, 1.0]])
+    w = np.zeros((3, 2))
+    batch_w, _, batch_step = opt.step(w, grads, opt.init(w))
+    for i in range(3):
+        one_w, _, one_step = opt.step(w[i], grads[i], opt.init(w[i]))
+        np.testing.assert_array_equal(batch_w[i], one_w)
+        np.testing.assert_array_equal(batch_step[i], one_step)
+
+
+def test_gradient_descent_step():
+    opt = GradientDescent(learning_rate=0.1)
+    w, _, step = opt.step(np.array([1.0, 2.0]), np.array([3.0, -4.0]), opt.init(np.zeros(2)))
+    np.testing.assert_allclose(w, [0.7, 2.4])
+    np.testing.assert_allclose(step, [0.3, 0.4])
+
+
+def test_gd_from_exploding_start_diverges_cleanly(lab_data):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's overflow warnings would fail the test
+        traj = optimise(lab_data.X, lab_data.t, (1.0, 2.0), GradientDescent(1e-5), 500)
+    assert traj.status == "diverged"
+    assert 0 < traj.iterations < 500
+    for name, values in traj.columns().items():
+        assert len(values) == traj.iterations, name
+        assert np.all(np.isfinite(values)), name
+    assert np.all(np.isfinite(traj.final_w)) and np.isfinite(traj.final_loss)
+    np.testing.assert_array_equal(traj.final_w, traj.w[-1])
+
+
+def test_divergence_at_the_start_records_nothing(lab_data):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        traj = optimise(lab_data.X, lab_data.t, (1e200, 1e200), RProp(), 10)
+    assert traj.status == "diverged" and traj.iterations == 0 and traj.final_loss is None
+
+
+def test_tolerance_stops_when_loss_falls_below(lab_data):
+    traj = optimise(lab_data.X, lab_data.t, (-1.5, 2.0), RProp(), 500, tolerance=1.0)
+    assert traj.status == "converged"
+    assert traj.final_loss < 1.0 and np.all(traj.loss >= 1.0)
+    full = optimise(lab_data.X, lab_data.t, (-1.5, 2.0), RProp(), 500)
+    # the same path up to the stop
+    np.testing.assert_array_equal(traj.loss, full.loss[: traj.iterations])
+    assert full.loss[traj.iterations] == traj.final_loss
+
+
+@pytest.mark.parametrize("start", [(2.0, 1.0), (1.0, 0.5)])
+def test_gd_default_rate_descends_from_well_behaved_starts(lab_data, start):
+    traj = optimise(lab_data.X, lab_data.t, start, GradientDescent(1e-5), 500)
+    assert traj.status == "completed"
+    assert traj.final_loss < 0.5 < traj.loss[0]
