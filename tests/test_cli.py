@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -144,3 +151,29 @@ def test_help_lists_groups_and_cfg_prints_config(tmp_path):
     proc = run_cli(["--cfg", "job", "optimizer=gd"], cwd=tmp_path)
     assert proc.returncode == 0
     assert "learning_rate: 1.0e-05" in proc.stdout
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_ends_killed_not_running(tmp_path, sig):
+    exe = Path(sys.executable).parent / "rnnlab"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "HYDRA_"))}
+    proc = subprocess.Popen([str(exe), "iterations=10000000", "plots=none"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        runs = []
+        while time.monotonic() < deadline and not runs:
+            time.sleep(0.5)
+            if (tmp_path / "outputs" / "mlflow.db").exists():
+                with contextlib.suppress(Exception):
+                    runs = all_runs(store(tmp_path))
+        assert runs and runs[0].info.status == "RUNNING"
+        time.sleep(1.0)  # well inside training
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert "interrupted" in err and "Traceback" not in err
+    (run,) = all_runs(store(tmp_path))
+    assert run.info.status == "KILLED"

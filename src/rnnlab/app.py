@@ -82,6 +82,9 @@ def cli() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         main()
+    except KeyboardInterrupt:
+        print("rnnlab: interrupted; the run was marked KILLED", file=sys.stderr)
+        sys.exit(130)
     except runner.GradientCheckFailed as exc:
         _exit_with(exc)
     except Exception as exc:

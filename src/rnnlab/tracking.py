@@ -100,8 +100,8 @@ def git_state() -> dict[str, str]:
     }
 
 
-class _Terminated(BaseException):
-    """Raised by the SIGTERM handler so that a terminated job ends its run KILLED."""
+class Terminated(KeyboardInterrupt):
+    """Raised by the SIGTERM handler: a terminated job ends its run KILLED, as Ctrl-C does."""
 
 
 @contextlib.contextmanager
@@ -124,14 +124,14 @@ def run(
     run_id = created.info.run_id
 
     def on_sigterm(signum: int, frame: Any) -> None:
-        raise _Terminated
+        raise Terminated
 
     previous = None
     with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
         previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         yield run_id
-    except (KeyboardInterrupt, _Terminated):
+    except KeyboardInterrupt:
         client.set_tag(run_id, "error", "interrupted")
         client.set_terminated(run_id, "KILLED")
         raise
@@ -223,3 +223,17 @@ def log_files(client: MlflowClient, run_id: str, folder: Path, artifact_path: st
 
 def log_json(client: MlflowClient, run_id: str, obj: Any, artifact_file: str) -> None:
     client.log_dict(run_id, obj, artifact_file)
+
+
+def download(client: MlflowClient, run_id: str, artifact_path: str, dest: Path) -> Path:
+    """Fetch one artifact (file or folder) of a run into ``dest``; return its local path."""
+    dest.mkdir(parents=True, exist_ok=True)
+    return Path(client.download_artifacts(run_id, artifact_path, str(dest)))
+
+
+def get_run(client: MlflowClient, run_id: str):
+    """The run, or LookupError with a one-line reason if the store has no such run."""
+    try:
+        return client.get_run(run_id)
+    except mlflow.exceptions.MlflowException as exc:
+        raise LookupError(f"no run {run_id!r} in {client.tracking_uri}") from exc

@@ -1,0 +1,93 @@
+"""A logged run read back from the store: config, data, trajectory, gradient curves.
+
+Everything a figure needs is logged as plain files (CSV, JSON, YAML) by the runner;
+this module turns them back into the objects the runner had, bit for bit (floats are
+written with 17 significant digits, which round-trip exactly).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from rnnlab import tracking
+from rnnlab.data import Dataset
+from rnnlab.train import Trajectory
+
+
+class RecordError(LookupError):
+    """A run id that is not in the store, or a run without the artifacts needed."""
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    config: dict[str, Any]
+    dataset: Dataset
+    trajectory: Trajectory
+    curves: dict[str, tuple[float, float, np.ndarray]]
+    summary: dict[str, Any]
+
+
+def read_trajectory(csv_path: Path, summary: dict[str, Any]) -> Trajectory:
+    with open(csv_path) as f:
+        header = f.readline().strip().split(",")
+    rows = np.loadtxt(csv_path, delimiter=",", skiprows=1, ndmin=2).reshape(-1, len(header))
+    col = {name: rows[:, i] for i, name in enumerate(header)}
+    final_loss = summary.get("final_loss")
+    return Trajectory(
+        w=np.column_stack([col["wx"], col["wrec"]]),
+        loss=col["loss"],
+        grad=np.column_stack([col["grad_wx"], col["grad_wrec"]]),
+        step=np.column_stack([col["step_wx"], col["step_wrec"]]),
+        final_w=np.array(summary["final_w"], dtype=float),
+        final_loss=None if final_loss is None else float(final_loss),
+        status=summary["status"],
+    )
+
+
+def read_dataset(csv_path: Path, config: dict[str, Any]) -> Dataset:
+    table = np.loadtxt(csv_path, delimiter=",", skiprows=1, ndmin=2)
+    return Dataset(X=table[:, :-1], t=table[:, -1], recipe=config["data"]["recipe"],
+                   seed=config["data"]["seed"])  # fmt: skip
+
+
+def read_curves(json_path: Path) -> dict[str, tuple[float, float, np.ndarray]]:
+    raw = json.loads(json_path.read_text())
+    return {
+        name: (float(wx), float(wrec), np.array(raw["gradients"][name], dtype=float))
+        for name, (wx, wrec) in raw["points"].items()
+    }
+
+
+def load_record(client, run_id: str) -> RunRecord:
+    """Read everything the run logged for its figures and summary."""
+    try:
+        tracking.get_run(client, run_id)
+    except LookupError as exc:
+        raise RecordError(str(exc)) from None
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            config_file = tracking.download(client, run_id, "config/config.yaml", Path(tmp))
+            data_dir = tracking.download(client, run_id, "data", Path(tmp))
+            results = tracking.download(client, run_id, "results", Path(tmp))
+        except Exception as exc:  # MLflow raises several kinds for a missing artifact
+            raise RecordError(
+                f"run {run_id} has no logged config/results to read ({type(exc).__name__})"
+            ) from None
+        config = yaml.safe_load(config_file.read_text())
+        summary = json.loads((results / "summary.json").read_text())
+        return RunRecord(
+            run_id=run_id,
+            config=config,
+            dataset=read_dataset(data_dir / "dataset.csv", config),
+            trajectory=read_trajectory(results / "trajectory.csv", summary),
+            curves=read_curves(results / "gradient_over_time.json"),
+            summary=summary,
+        )

@@ -1,0 +1,46 @@
+"""``rnnlab-plot RUN_ID``: redraw a logged run's figures from the MLflow store alone."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from rnnlab import tracking
+from rnnlab.records import RecordError, load_record
+from rnnlab.runner import draw_figures, optimizer_label
+
+DEFAULT_URI = "sqlite:///outputs/mlflow.db"
+
+
+def redraw(run_id: str, tracking_uri: str, out: Path) -> list[Path]:
+    """Draw the run's configured figures into ``out`` with the logged file names."""
+    client = tracking.client_for(tracking_uri)
+    record = load_record(client, run_id)
+    return draw_figures(out, record.config["plots"], optimizer_label(record.config["optimizer"]),
+                        record.dataset, record.trajectory, record.curves)  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="rnnlab-plot",
+        description="Redraw a logged run's figures from the MLflow store, without retraining.",
+    )
+    parser.add_argument("run_id", help="the MLflow run id")
+    parser.add_argument(
+        "--tracking-uri",
+        default=os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_URI),
+        help=f"MLflow store (default: $MLFLOW_TRACKING_URI or {DEFAULT_URI})",
+    )
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for the figures (default: outputs/plots/RUN_ID)")  # fmt: skip
+    args = parser.parse_args(argv)
+    out = args.out or Path("outputs") / "plots" / args.run_id
+    try:
+        written = redraw(args.run_id, args.tracking_uri, out)
+    except RecordError as exc:
+        print(f"rnnlab-plot: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    for path in written:
+        print(path)

@@ -1,0 +1,87 @@
+"""The figure functions draw the expected axes, labels and artists."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.collections import PathCollection
+from matplotlib.contour import QuadContourSet
+from matplotlib.figure import Figure
+
+from rnnlab import plots, runner
+from rnnlab.config import LAB_POINTS
+from rnnlab.optim import RProp
+from rnnlab.train import optimise
+
+OVERVIEW, ZOOM = [-3, 3, -3, 3], [-0.1, 2.1, -0.1, 2.1]
+
+
+def contour_sets(ax):
+    return [c for c in ax.get_children() if isinstance(c, QuadContourSet)]
+
+
+def test_surface_grid_uses_the_closed_form_at_the_requested_resolution(lab_data):
+    wx, wrec, loss = plots.surface_grid(lab_data.X, lab_data.t, OVERVIEW, 401)
+    assert loss.shape == (401, 401) and wx[0] == -3 and wrec[-1] == 3
+    assert loss[200, 250] > 0  # row = wrec = 0, column = wx = 0.75
+    from rnnlab import rnn
+
+    ref = rnn.loss(rnn.forward_states(lab_data.X, wx[250], wrec[200])[:, -1], lab_data.t)
+    assert np.isclose(loss[200, 250], ref, rtol=1e-12)
+
+
+def test_loss_surface_figure(lab_data):
+    fig = plots.loss_surface(lab_data.X, lab_data.t, LAB_POINTS, OVERVIEW, ZOOM, 50)
+    assert isinstance(fig, Figure)
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    assert len(panels) == 2
+    for ax, bounds in zip(panels, (OVERVIEW, ZOOM), strict=True):
+        (cs,) = contour_sets(ax)  # one surface per panel, not two
+        assert cs.norm.__class__.__name__ == "LogNorm"
+        assert ax.get_xlim() == tuple(bounds[:2]) and ax.get_ylim() == tuple(bounds[2:])
+        assert ax.get_xlabel() == "$w_x$" and ax.get_ylabel() == "$w_{rec}$"
+        markers = [ln for ln in ax.get_lines() if ln.get_marker() == "o"]
+        assert len(markers) == 6
+    cbar = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len(cbar) == 1 and "loss" in cbar[0].get_ylabel()
+    (legend,) = fig.legends
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert "explode (1, 2)" in labels and len(labels) == 6
+
+
+def test_gradient_over_time_figure(lab_data):
+    curves = runner.gradient_curves(lab_data, LAB_POINTS)
+    fig = plots.gradient_over_time(curves)
+    (ax,) = fig.axes
+    assert ax.get_yscale() == "symlog"
+    assert len(ax.get_lines()) == 6
+    assert ax.get_xlim()[0] > ax.get_xlim()[1]  # k runs from T down to 0
+    assert "timestep" in ax.get_xlabel() and "S_k" in ax.get_ylabel()
+    ticks = ax.get_yticks()
+    assert 0 in ticks and np.all(np.diff(ticks) > 0)
+    assert [t.get_text() for t in fig.legends[0].get_texts()][1] == "explode (1, 2)"
+
+
+def test_trajectory_figure(lab_data):
+    traj = optimise(lab_data.X, lab_data.t, (-1.5, 2.0), RProp(), 100)
+    path = np.vstack([traj.w, traj.final_w])
+    fig = plots.trajectory(lab_data.X, lab_data.t, path, "RProp", OVERVIEW, [0, 2, 0, 2], 40)
+    assert "RProp" in fig.get_suptitle()
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    for ax in panels:
+        lines = ax.get_lines()
+        np.testing.assert_array_equal(lines[0].get_xdata(), path[:, 0])
+        assert lines[1].get_xdata()[0] == -1.5 and lines[2].get_marker() == "*"
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels[1] == "start (-1.5, 2)" and labels[2].startswith("end (")
+
+
+def test_training_curves_and_steps_figures(lab_data):
+    traj = optimise(lab_data.X, lab_data.t, (-1.5, 2.0), RProp(), 60)
+    fig = plots.training_curves(traj.columns(), "RProp")
+    ax_loss, ax_w = fig.axes
+    assert ax_loss.get_yscale() == "log" and len(ax_loss.get_lines()[0].get_xdata()) == 60
+    assert len(ax_w.get_lines()) == 2 and ax_w.get_xlabel() == "iteration"
+    fig = plots.steps(traj.columns(), "RProp")
+    assert [ax.get_yscale() for ax in fig.axes] == ["log", "log"]
+    np.testing.assert_array_equal(fig.axes[1].get_lines()[0].get_ydata(), traj.step[:, 0])
+    assert not any(isinstance(c, PathCollection) for c in fig.axes[0].get_children())
