@@ -19,8 +19,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from rnnlab import runner
-from rnnlab.config import CONF_DIR, ConfigError, register_configs
+from rnnlab import runner, sweep
+from rnnlab.config import CONF_DIR, ConfigError, register_configs, validate
 
 register_configs()
 
@@ -31,14 +31,31 @@ USAGE_ERROR = 2
 def main(cfg: DictConfig) -> float:
     """Train and log one job; return the final loss for sweepers to minimise."""
     hc = HydraConfig.get()
+    ctx = sweep.current()
+    if hc.mode == RunMode.MULTIRUN and ctx is None:
+        validate(cfg)  # a bad value explains itself in one line
+        raise RuntimeError("the sweep has no MLflow parent run: its callback failed (see above)")
     try:
-        result = runner.execute(cfg, Path(hc.runtime.output_dir), list(hc.overrides.task))
+        result = runner.execute(
+            cfg,
+            Path(hc.runtime.output_dir),
+            list(hc.overrides.task),
+            parent_run_id=ctx.parent_run_id if ctx else None,
+            experiment_id=ctx.experiment_id if ctx else None,
+            extra_tags={sweep.SWEEP_JOB_TAG: str(ctx.job_num)} if ctx else None,
+        )
     except (ConfigError, runner.GradientCheckFailed) as exc:
         if hc.mode != RunMode.RUN:
             raise  # in a sweep this job fails; the others go on
         # A single run: say it in one line, without Hydra's "Error executing job" report.
         _exit_with(exc)
-    print(runner.report(result), flush=True)
+    if hc.mode == RunMode.RUN:
+        print(runner.report(result), flush=True)
+    else:
+        traj = result.trajectory
+        print(f"[job {hc.job.num}] {' '.join(hc.overrides.task)}: final loss "
+              f"{result.final_loss:.6g} after {traj.iterations} iterations ({traj.status}); "
+              f"run {result.run_id}", flush=True)  # fmt: skip
     return result.final_loss
 
 
@@ -83,11 +100,18 @@ def cli() -> None:
     try:
         main()
     except KeyboardInterrupt:
+        sweep.finalize_open(interrupted=True)
         print("rnnlab: interrupted; the run was marked KILLED", file=sys.stderr)
         sys.exit(130)
-    except runner.GradientCheckFailed as exc:
-        _exit_with(exc)
     except Exception as exc:
-        if user_error(exc) is None:
-            raise
-        _exit_with(exc)
+        # Hydra 1.3 skips on_multirun_end when a job raised: close the sweep here.
+        summaries = sweep.finalize_open()
+        if summaries:
+            failed = sum(len(s.failed) for s in summaries)
+            total = sum(len(s.rows) for s in summaries)
+            print(f"rnnlab: {failed} of {total} jobs failed (listed above); the sweep's "
+                  "parent run is marked FAILED", file=sys.stderr)  # fmt: skip
+            sys.exit(1)
+        if isinstance(exc, runner.GradientCheckFailed) or user_error(exc) is not None:
+            _exit_with(exc)
+        raise

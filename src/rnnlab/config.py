@@ -87,6 +87,7 @@ class GradCheckConfig:
 @dataclass
 class PlotsConfig:
     enabled: bool = True
+    sweep_figures: bool = True
     figures: list[str] = field(default_factory=lambda: list(FIGURES))
     format: str = "png"
     dpi: int = 120
@@ -114,6 +115,7 @@ class Config:
     gradcheck: GradCheckConfig = field(default_factory=GradCheckConfig)
     iterations: int = 500
     tolerance: float | None = None
+    gd_learning_rate: float = 1e-5
 
 
 def register_configs() -> None:
@@ -186,6 +188,8 @@ def validate(cfg: DictConfig) -> None:
         _check(_positive(o.learning_rate), "optimizer.learning_rate", o.learning_rate,
                "a finite number > 0")  # fmt: skip
 
+    _check(_positive(cfg.gd_learning_rate), "gd_learning_rate", cfg.gd_learning_rate,
+           "a finite number > 0")  # fmt: skip
     _check(cfg.iterations >= 1, "iterations", cfg.iterations, "an integer >= 1")
     _check(cfg.tolerance is None or _positive(cfg.tolerance), "tolerance", cfg.tolerance,
            "null or a finite number > 0")  # fmt: skip
@@ -217,6 +221,9 @@ def validate(cfg: DictConfig) -> None:
 
 def to_container(cfg: DictConfig) -> dict[str, Any]:
     """The resolved config as plain dicts and lists (Hydra's own node left out)."""
-    container = OmegaConf.to_container(cfg, resolve=True)
-    container.pop("hydra", None)
-    return container
+    return {
+        key: OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key])
+        else cfg[key]
+        for key in cfg
+        if key != "hydra"
+    }  # fmt: skip

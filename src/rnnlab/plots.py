@@ -21,6 +21,7 @@ from rnnlab import rnn
 
 CMAP = "viridis"
 LOSS_FLOOR = 1e-2  # losses below this share the lowest colour
+LOSS_CAP = 1e20  # loss curves are cut here: past it a run has blown up, whatever the value
 POINT_COLOURS = ("tab:red", "tab:blue", "tab:pink", "tab:cyan", "tab:green", "tab:orange")
 # Fixed metadata and SVG ids: the same inputs give the same bytes.
 SAVE_METADATA = {
@@ -226,3 +227,74 @@ def save(fig: Figure, path: Path, fmt: str, dpi: int) -> Path:
         fig.savefig(buf, format=fmt, dpi=dpi, metadata=SAVE_METADATA[fmt])
     path.write_bytes(buf.getvalue())
     return path
+
+
+def _panel_grid(n: int, width: float, height: float):
+    cols = min(n, 2 if n <= 4 else 3)
+    rows = int(np.ceil(n / cols))
+    fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes[:n]
+
+
+def sweep_trajectories(
+    X: np.ndarray,
+    t: np.ndarray,
+    groups: Mapping[str, Sequence[tuple[str, np.ndarray]]],
+    bounds: Range,
+    resolution: int,
+) -> Figure:
+    """Every run's path on one loss surface, one panel per group (optimiser), each start
+    labelled with its name and each end marked: where each optimiser gets to, from where."""
+    fig, axes = _panel_grid(len(groups), 6.0, 5.4)
+    wx, wrec, loss = surface_grid(X, t, bounds, resolution)
+    levels, norm = _log_levels(loss)
+    names = sorted({label for runs in groups.values() for label, _ in runs})
+    colour = dict(zip(names, _colours(len(names)), strict=True))
+    cs = None
+    for ax, (panel, runs) in zip(axes, groups.items(), strict=True):
+        cs = _surface_panel(ax, wx, wrec, loss, levels, norm, bounds)
+        for label, path in runs:
+            c = colour[label]
+            ax.plot(path[:, 0], path[:, 1], "-", color=c, linewidth=1.4, alpha=0.95)
+            ax.plot(*path[0], "o", color=c, markeredgecolor="white", markersize=8)
+            ax.plot(*path[-1], "*", color=c, markeredgecolor="black", markersize=13)
+            ax.annotate(label, path[0], xytext=(5, 5), textcoords="offset points",
+                        fontsize=8, color="white",
+                        bbox={"boxstyle": "round,pad=0.15", "fc": c, "alpha": 0.8, "lw": 0})  # fmt: skip
+        ax.set_title(panel)
+    _colorbar(fig, cs, list(axes))
+    fig.suptitle("Every run on the loss surface (o start, * end)")
+    return fig
+
+
+def sweep_loss_curves(groups: Mapping[str, Sequence[tuple[str, np.ndarray, bool]]]) -> Figure:
+    """Loss per iteration of every run (log scale), one panel per group; a diverged run's
+    curve ends in an x where it blew up."""
+    fig, axes = _panel_grid(len(groups), 6.0, 4.2)
+    finite = np.concatenate([np.asarray(loss) for runs in groups.values() for _, loss, _ in runs])
+    finite = finite[np.isfinite(finite) & (finite > 0)]
+    # a diverging run's last losses can reach 1e300: cap the axis where the story is told
+    ylim = (finite.min() / 3, min(finite.max() * 3, LOSS_CAP)) if finite.size else (1e-2, 1.0)
+    names = sorted({label for runs in groups.values() for label, _, _ in runs})
+    colour = dict(zip(names, _colours(len(names)), strict=True))
+    for ax, (panel, runs) in zip(axes, groups.items(), strict=True):
+        for label, loss, diverged in runs:
+            if len(loss) == 0:
+                continue
+            it = np.arange(len(loss))
+            ax.plot(it, loss, color=colour[label], linewidth=1.2,
+                    label=f"{label} (diverged)" if diverged else label)  # fmt: skip
+            if diverged:
+                ax.plot(it[-1], loss[-1], "x", color=colour[label], markersize=9, mew=2)
+        ax.set_yscale("log")
+        ax.set_ylim(*ylim)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("loss $\\xi$ (log scale)")
+        ax.set_title(panel)
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle("Loss per iteration of every run")
+    return fig

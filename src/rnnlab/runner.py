@@ -142,16 +142,23 @@ def execute(
     output_dir: Path,
     overrides: Sequence[str] = (),
     parent_run_id: str | None = None,
+    experiment_id: str | None = None,
     extra_tags: Mapping[str, str] | None = None,
 ) -> RunResult:
-    """Run one job as configured and record it as one MLflow run."""
+    """Run one job as configured and record it as one MLflow run.
+
+    Inside a sweep, ``parent_run_id`` and ``experiment_id`` come from the sweep (which
+    created the store and experiment once, before any job); alone, the experiment named
+    by ``tracking.experiment`` is looked up or created.
+    """
     validate(cfg)
     config = to_container(cfg)
     output_dir = Path(output_dir)
     client = tracking.client_for(cfg.tracking.uri)
-    experiment_id = tracking.ensure_experiment(
-        client, cfg.tracking.experiment, cfg.tracking.artifact_root
-    )
+    if experiment_id is None:
+        experiment_id = tracking.ensure_experiment(
+            client, cfg.tracking.experiment, cfg.tracking.artifact_root
+        )
     opt_cfg = config["optimizer"]
     tags = {
         "optimizer": opt_cfg["name"],

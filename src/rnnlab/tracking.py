@@ -237,3 +237,46 @@ def get_run(client: MlflowClient, run_id: str):
         return client.get_run(run_id)
     except mlflow.exceptions.MlflowException as exc:
         raise LookupError(f"no run {run_id!r} in {client.tracking_uri}") from exc
+
+
+def start_parent(
+    client: MlflowClient, experiment_id: str, run_name: str, tags: Mapping[str, str]
+) -> str:
+    """Create a sweep's parent run (left RUNNING until ``end_run``); return its id."""
+    return client.create_run(experiment_id, run_name=run_name,
+                             tags={**git_state(), **tags}).info.run_id  # fmt: skip
+
+
+def end_run(client: MlflowClient, run_id: str, status: str) -> None:
+    client.set_terminated(run_id, status)
+
+
+def child_runs(client: MlflowClient, experiment_id: str, parent_run_id: str) -> list:
+    """Every run whose parent is ``parent_run_id``, oldest first."""
+    runs, token = [], None
+    while True:
+        page = client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'",
+            max_results=1000,
+            order_by=["attributes.start_time ASC"],
+            page_token=token,
+        )
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def metric_history(client: MlflowClient, run_id: str, key: str) -> np.ndarray:
+    """A metric's values ordered by step."""
+    history = sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)
+    return np.array([m.value for m in history], dtype=float)
+
+
+def log_table(client: MlflowClient, run_id: str, table: Mapping[str, list], path: str) -> None:
+    client.log_table(run_id, data=dict(table), artifact_file=path)
+
+
+def log_text(client: MlflowClient, run_id: str, text: str, path: str) -> None:
+    client.log_text(run_id, text, path)
