@@ -50,8 +50,9 @@ def main() -> None:
     X, t = d.X, d.t
 
     def lab_loop():
-        return lab_loss_surface(-3, 3, -3, 3, 50, lambda a, b: rnn.loss(
-            rnn.forward_states(X, a, b)[:, -1], t))  # fmt: skip
+        return lab_loss_surface(
+            -3, 3, -3, 3, 50, lambda a, b: rnn.loss(rnn.forward_states(X, a, b)[:, -1], t)
+        )
 
     def closed(n):
         grid = np.linspace(-3, 3, n)
@@ -74,9 +75,11 @@ def main() -> None:
         t0 = time.perf_counter()
         written = runner.draw_figures(Path(tmp), plot_cfg, "RProp", d, trajectory, curves)
         t_fig = time.perf_counter() - t0
-    print(f"draw and save all {len(written)} figures of a default run "
-          f"({plot_cfg['resolution']} x {plot_cfg['resolution']}, {plot_cfg['format']}): "
-          f"{t_fig:.2f} s ({t_fig / t_loop:.1f}x the lab's single 50 x 50 loop)")  # fmt: skip
+    print(
+        f"draw and save all {len(written)} figures of a default run "
+        f"({plot_cfg['resolution']} x {plot_cfg['resolution']}, {plot_cfg['format']}): "
+        f"{t_fig:.2f} s ({t_fig / t_loop:.1f}x the lab's single 50 x 50 loop)"
+    )
 
 
 if __name__ == "__main__":

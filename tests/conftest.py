@@ -47,12 +47,27 @@ def compose_config(overrides: list[str] | None = None) -> DictConfig:
         return compose(config_name="config", overrides=overrides or [])
 
 
-def run_cli(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run the installed ``rnnlab`` command in a subprocess."""
-    exe = Path(sys.executable).parent / "rnnlab"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "HYDRA_"))}
+def cli_command(args: list[str], script: str = "rnnlab") -> list[str]:
+    """The installed console script with its arguments."""
+    return [str(Path(sys.executable).parent / script), *args]
+
+
+def cli_environment() -> dict[str, str]:
+    """This environment without MLflow or Hydra settings that would leak into the CLI."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "HYDRA_"))}
+
+
+def run_cli(
+    args: list[str], cwd: Path, timeout: float = 300, script: str = "rnnlab"
+) -> subprocess.CompletedProcess:
+    """Run an installed console script in a subprocess."""
     return subprocess.run(
-        [str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
+        cli_command(args, script),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=cli_environment(),
     )
 
 

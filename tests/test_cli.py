@@ -6,25 +6,29 @@ import contextlib
 import csv
 import io
 import math
-import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_close, run_cli
+from conftest import assert_close, cli_command, cli_environment, run_cli
 from mlflow.tracking import MlflowClient
 
 pytestmark = pytest.mark.slow
 
 SERIES = ["loss", "wx", "wrec", "grad_wx", "grad_wrec", "step_wx", "step_wrec"]
 SUMMARY = [
-    "final_loss", "final_wx", "final_wrec", "test_output", "test_error",
-    "gradcheck_rel_error_wx", "gradcheck_rel_error_wrec", "iterations", "diverged",
-]  # fmt: skip
+    "final_loss",
+    "final_wx",
+    "final_wrec",
+    "test_output",
+    "test_error",
+    "gradcheck_rel_error_wx",
+    "gradcheck_rel_error_wrec",
+    "iterations",
+    "diverged",
+]
 
 
 def store(tmp_path):
@@ -82,16 +86,24 @@ def test_default_run_reproduces_lab8_in_one_mlflow_run(tmp_path, golden):
     assert_close(m["final_wrec"], golden["rprop"]["final"]["wrec"], 1e-12)
     assert_close(m["final_loss"], golden["rprop"]["final_loss"], 1e-12)
     assert_close(m["test_output"], golden["test"]["model_output"], 1e-12)
-    assert_close(m["test_error"], golden["test"]["model_output"] - golden["test"]["expected_sum"],
-                 1e-9)  # fmt: skip
+    assert_close(
+        m["test_error"], golden["test"]["model_output"] - golden["test"]["expected_sum"], 1e-9
+    )
     assert m["iterations"] == 500 and m["diverged"] == 0
     assert m["gradcheck_rel_error_wx"] < 1e-8 and m["gradcheck_rel_error_wrec"] < 1e-8
 
     paths = artifact_paths(client, run.info.run_id)
-    for expected in ["config/config.yaml", "config/overrides.yaml", "results/trajectory.csv",
-                     "data/dataset.csv", "results/gradient_over_time.json",
-                     "results/gradcheck.json", "figures/loss_surface.png",
-                     "figures/gradient_over_time.png", "figures/trajectory.png"]:  # fmt: skip
+    for expected in [
+        "config/config.yaml",
+        "config/overrides.yaml",
+        "results/trajectory.csv",
+        "data/dataset.csv",
+        "results/gradient_over_time.json",
+        "results/gradcheck.json",
+        "figures/loss_surface.png",
+        "figures/gradient_over_time.png",
+        "figures/trajectory.png",
+    ]:
         assert expected in paths
 
     local = client.download_artifacts(run.info.run_id, "results/trajectory.csv", str(tmp_path))
@@ -155,10 +167,14 @@ def test_help_lists_groups_and_cfg_prints_config(tmp_path):
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_run_ends_killed_not_running(tmp_path, sig):
-    exe = Path(sys.executable).parent / "rnnlab"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "HYDRA_"))}
-    proc = subprocess.Popen([str(exe), "iterations=10000000", "plots=none"], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    proc = subprocess.Popen(
+        cli_command(["iterations=10000000", "plots=none"]),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_environment(),
+    )
     try:
         deadline = time.monotonic() + 120
         runs = []

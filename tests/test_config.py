@@ -17,8 +17,17 @@ def options(group: str) -> list[str]:
 
 def test_groups_have_the_documented_options():
     assert options("data") == ["binary", "lab8"]
-    assert options("init") == sorted(["lab_start", "steady", "explode", "explode_oscillate",
-                                      "vanish_at_once", "vanish", "vanish_oscillate"])  # fmt: skip
+    assert options("init") == sorted(
+        [
+            "lab_start",
+            "steady",
+            "explode",
+            "explode_oscillate",
+            "vanish_at_once",
+            "vanish",
+            "vanish_oscillate",
+        ]
+    )
     assert options("optimizer") == ["gd", "rprop"]
     assert set(options("tracking")) == {"local", "server"}
 
@@ -36,7 +45,11 @@ def test_every_option_composes_and_validates(group, option):
 def test_defaults_are_the_labs():
     cfg = compose_config()
     assert (cfg.data.recipe, cfg.data.n_samples, cfg.data.seq_len, cfg.data.seed) == (
-        "lab8", 30, 20, 61185)  # fmt: skip
+        "lab8",
+        30,
+        20,
+        61185,
+    )
     assert (cfg.init.wx, cfg.init.wrec) == (-1.5, 2.0)
     assert cfg.optimizer.name == "rprop"
     o = cfg.optimizer

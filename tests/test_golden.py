@@ -29,8 +29,9 @@ def test_data_is_the_labs_exactly(golden, lab_data):
 
 def test_gradient_check_reports_the_labs_backprop_gradients(golden, lab_data):
     gc = golden["gradient_check"]
-    check = gradient_check(lab_data.X, lab_data.t, gc["at"]["wx"], gc["at"]["wrec"],
-                           gc["eps"], rtol=1e-5)  # fmt: skip
+    check = gradient_check(
+        lab_data.X, lab_data.t, gc["at"]["wx"], gc["at"]["wrec"], gc["eps"], rtol=1e-5
+    )
     for p in ("wx", "wrec"):
         assert_close(check.backprop[p], gc["backprop_grad"][p], 1e-12)
         assert_close(check.numerical[p], gc["backprop_grad"][p], 1e-6)
@@ -41,8 +42,9 @@ def test_gradient_check_reports_the_labs_backprop_gradients(golden, lab_data):
 def test_rprop_from_lab_start_ends_at_the_labs_weights(golden, lab_data):
     rp = golden["rprop"]
     opt = RProp(initial_step=rp["delta0"], eta_plus=rp["eta_plus"], eta_minus=rp["eta_minus"])
-    traj = optimise(lab_data.X, lab_data.t, (rp["start"]["wx"], rp["start"]["wrec"]), opt,
-                    rp["iterations"])  # fmt: skip
+    traj = optimise(
+        lab_data.X, lab_data.t, (rp["start"]["wx"], rp["start"]["wrec"]), opt, rp["iterations"]
+    )
     assert traj.status == "completed" and traj.iterations == 500
     assert_close(traj.final_w[0], rp["final"]["wx"], 1e-12)
     assert_close(traj.final_w[1], rp["final"]["wrec"], 1e-12)

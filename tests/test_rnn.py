@@ -48,8 +48,10 @@ def test_bptt_at_exploding_points_lab_data(lab_data):
 
 def test_gradient_over_time_matches_the_labs_six_stories(lab_data):
     X, t = lab_data.X, lab_data.t
-    g = {p: rnn.state_gradients(X, t, *p) for p in
-         [(2, 1), (1, 2), (1, -2), (1, 0), (1, 0.5), (1, -0.5)]}  # fmt: skip
+    g = {
+        p: rnn.state_gradients(X, t, *p)
+        for p in [(2, 1), (1, 2), (1, -2), (1, 0), (1, 0.5), (1, -0.5)]
+    }
     T = X.shape[1]
     np.testing.assert_allclose(g[(2, 1)], g[(2, 1)][-1])  # steady: wrec = 1 keeps it
     np.testing.assert_allclose(g[(1, 2)][:-1], 2 * g[(1, 2)][1:])  # explode: x2 per step back
@@ -67,8 +69,13 @@ def bptt_surface(X, t, wx, wrec):
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**31 - 1), lim=st.floats(0.1, 3.0), n=st.integers(2, 9),
-       N=st.integers(1, 12), T=st.integers(1, 25))  # fmt: skip
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    lim=st.floats(0.1, 3.0),
+    n=st.integers(2, 9),
+    N=st.integers(1, 12),
+    T=st.integers(1, 25),
+)
 def test_closed_form_surface_equals_bptt(seed, lim, n, N, T):
     rng = np.random.default_rng(seed)
     X = rng.uniform(size=(N, T)).round(2)

@@ -97,8 +97,12 @@ def test_figures_are_logged_deterministic_and_redrawn_identically(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["svg", "pdf"])
 def test_other_formats_are_deterministic(tmp_path, fmt):
-    overrides = ["plots.resolution=60", "iterations=30", f"plots.format={fmt}",
-                 "plots.figures=[gradient_over_time,steps]"]  # fmt: skip
+    overrides = [
+        "plots.resolution=60",
+        "iterations=30",
+        f"plots.format={fmt}",
+        "plots.figures=[gradient_over_time,steps]",
+    ]
     execute(tmp_path, overrides)
     runner.execute(compose_config(store_overrides(tmp_path) + overrides), tmp_path / "b", overrides)
     for name in ("gradient_over_time", "steps"):

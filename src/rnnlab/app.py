@@ -43,6 +43,7 @@ def main(cfg: DictConfig) -> float:
             parent_run_id=ctx.parent_run_id if ctx else None,
             experiment_id=ctx.experiment_id if ctx else None,
             extra_tags={sweep.SWEEP_JOB_TAG: str(ctx.job_num)} if ctx else None,
+            tracking_uri=ctx.tracking_uri if ctx else None,
         )
     except (ConfigError, runner.GradientCheckFailed) as exc:
         if hc.mode != RunMode.RUN:
@@ -53,9 +54,12 @@ def main(cfg: DictConfig) -> float:
         print(runner.report(result), flush=True)
     else:
         traj = result.trajectory
-        print(f"[job {hc.job.num}] {' '.join(hc.overrides.task)}: final loss "
-              f"{result.final_loss:.6g} after {traj.iterations} iterations ({traj.status}); "
-              f"run {result.run_id}", flush=True)  # fmt: skip
+        print(
+            f"[job {hc.job.num}] {' '.join(hc.overrides.task)}: final loss "
+            f"{result.final_loss:.6g} after {traj.iterations} iterations ({traj.status}); "
+            f"run {result.run_id}",
+            flush=True,
+        )
     return result.final_loss
 
 
@@ -69,8 +73,10 @@ def user_error(exc: BaseException) -> str | None:
         return str(exc)
     if isinstance(exc, MissingConfigException) and exc.missing_cfg_file and exc.options:
         group, _, option = exc.missing_cfg_file.rpartition("/")
-        return (f"{group}={option} is not an option of group '{group}': "
-                f"choose one of {', '.join(exc.options)}")  # fmt: skip
+        return (
+            f"{group}={option} is not an option of group '{group}': "
+            f"choose one of {', '.join(exc.options)}"
+        )
     if isinstance(exc, ConfigCompositionException | OmegaConfBaseException):
         lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
         cause = exc.__cause__
@@ -109,8 +115,11 @@ def cli() -> None:
         if summaries:
             failed = sum(len(s.failed) for s in summaries)
             total = sum(len(s.rows) for s in summaries)
-            print(f"rnnlab: {failed} of {total} jobs failed (listed above); the sweep's "
-                  "parent run is marked FAILED", file=sys.stderr)  # fmt: skip
+            print(
+                f"rnnlab: {failed} of {total} jobs failed (listed above); the sweep's "
+                "parent run is marked FAILED",
+                file=sys.stderr,
+            )
             sys.exit(1)
         if isinstance(exc, runner.GradientCheckFailed) or user_error(exc) is not None:
             _exit_with(exc)

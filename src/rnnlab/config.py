@@ -162,8 +162,12 @@ def validate(cfg: DictConfig) -> None:
     _check(d.seq_len >= 1, "data.seq_len", d.seq_len, "an integer >= 1")
     _check(0 <= d.seed < 2**32, "data.seed", d.seed, "an integer in [0, 2**32)")
     seq = list(d.test_sequence)
-    _check(len(seq) >= 1 and all(map(_finite, seq)), "data.test_sequence", seq,
-           "a non-empty list of finite numbers")  # fmt: skip
+    _check(
+        len(seq) >= 1 and all(map(_finite, seq)),
+        "data.test_sequence",
+        seq,
+        "a non-empty list of finite numbers",
+    )
 
     _check(_finite(cfg.init.wx), "init.wx", cfg.init.wx, "a finite number")
     _check(_finite(cfg.init.wrec), "init.wrec", cfg.init.wrec, "a finite number")
@@ -172,27 +176,55 @@ def validate(cfg: DictConfig) -> None:
     names = ("rprop", "gd")
     _check(o.get("name") in names, "optimizer.name", o.get("name"), f"one of {', '.join(names)}")
     if o.name == "rprop":
-        _check(_positive(o.initial_step), "optimizer.initial_step", o.initial_step,
-               "a finite number > 0")  # fmt: skip
-        _check(_finite(o.eta_plus) and o.eta_plus > 1, "optimizer.eta_plus", o.eta_plus,
-               "a finite number > 1")  # fmt: skip
-        _check(_finite(o.eta_minus) and 0 < o.eta_minus < 1, "optimizer.eta_minus",
-               o.eta_minus, "a number in (0, 1)")  # fmt: skip
+        _check(
+            _positive(o.initial_step),
+            "optimizer.initial_step",
+            o.initial_step,
+            "a finite number > 0",
+        )
+        _check(
+            _finite(o.eta_plus) and o.eta_plus > 1,
+            "optimizer.eta_plus",
+            o.eta_plus,
+            "a finite number > 1",
+        )
+        _check(
+            _finite(o.eta_minus) and 0 < o.eta_minus < 1,
+            "optimizer.eta_minus",
+            o.eta_minus,
+            "a number in (0, 1)",
+        )
         for key in ("step_min", "step_max"):
             v = o[key]
             _check(v is None or _positive(v), f"optimizer.{key}", v, "null or a finite number > 0")
         if o.step_min is not None and o.step_max is not None:
-            _check(o.step_min <= o.step_max, "optimizer.step_min", o.step_min,
-                   f"at most optimizer.step_max ({o.step_max})")  # fmt: skip
+            _check(
+                o.step_min <= o.step_max,
+                "optimizer.step_min",
+                o.step_min,
+                f"at most optimizer.step_max ({o.step_max})",
+            )
     else:
-        _check(_positive(o.learning_rate), "optimizer.learning_rate", o.learning_rate,
-               "a finite number > 0")  # fmt: skip
+        _check(
+            _positive(o.learning_rate),
+            "optimizer.learning_rate",
+            o.learning_rate,
+            "a finite number > 0",
+        )
 
-    _check(_positive(cfg.gd_learning_rate), "gd_learning_rate", cfg.gd_learning_rate,
-           "a finite number > 0")  # fmt: skip
+    _check(
+        _positive(cfg.gd_learning_rate),
+        "gd_learning_rate",
+        cfg.gd_learning_rate,
+        "a finite number > 0",
+    )
     _check(cfg.iterations >= 1, "iterations", cfg.iterations, "an integer >= 1")
-    _check(cfg.tolerance is None or _positive(cfg.tolerance), "tolerance", cfg.tolerance,
-           "null or a finite number > 0")  # fmt: skip
+    _check(
+        cfg.tolerance is None or _positive(cfg.tolerance),
+        "tolerance",
+        cfg.tolerance,
+        "null or a finite number > 0",
+    )
 
     g = cfg.gradcheck
     _check(_finite(g.wx), "gradcheck.wx", g.wx, "a finite number")
@@ -202,12 +234,15 @@ def validate(cfg: DictConfig) -> None:
 
     p = cfg.plots
     for f in p.figures:
-        _check(f in FIGURES, "plots.figures", list(p.figures),
-               f"a list drawn from {', '.join(FIGURES)}")  # fmt: skip
+        _check(
+            f in FIGURES,
+            "plots.figures",
+            list(p.figures),
+            f"a list drawn from {', '.join(FIGURES)}",
+        )
     _check(p.format in FORMATS, "plots.format", p.format, f"one of {', '.join(FORMATS)}")
     _check(p.dpi >= 10, "plots.dpi", p.dpi, "an integer >= 10")
-    _check(2 <= p.resolution <= 4000, "plots.resolution", p.resolution,
-           "an integer in [2, 4000]")  # fmt: skip
+    _check(2 <= p.resolution <= 4000, "plots.resolution", p.resolution, "an integer in [2, 4000]")
     for key in ("overview", "zoom", "trajectory_zoom"):
         _check_range(f"plots.{key}", list(p[key]))
     for name, xy in p.points.items():
@@ -215,15 +250,20 @@ def validate(cfg: DictConfig) -> None:
         _check(ok, f"plots.points.{name}", list(xy), "a pair [wx, wrec] of finite numbers")
 
     _check(bool(cfg.tracking.uri), "tracking.uri", cfg.tracking.uri, "a non-empty MLflow URI")
-    _check(bool(cfg.tracking.experiment), "tracking.experiment", cfg.tracking.experiment,
-           "a non-empty experiment name")  # fmt: skip
+    _check(
+        bool(cfg.tracking.experiment),
+        "tracking.experiment",
+        cfg.tracking.experiment,
+        "a non-empty experiment name",
+    )
 
 
 def to_container(cfg: DictConfig) -> dict[str, Any]:
     """The resolved config as plain dicts and lists (Hydra's own node left out)."""
     return {
-        key: OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key])
+        key: OmegaConf.to_container(cfg[key], resolve=True)
+        if OmegaConf.is_config(cfg[key])
         else cfg[key]
         for key in cfg
         if key != "hydra"
-    }  # fmt: skip
+    }

@@ -101,11 +101,22 @@ def loss_surface(
     fig, axes = _two_surfaces(X, t, overview, zoom, resolution, "Loss surface")
     for ax in axes:
         for (name, (px, py)), colour in zip(points.items(), _colours(len(points)), strict=True):
-            ax.plot(px, py, "o", color=colour, markeredgecolor="white", markersize=7,
-                    label=f"{name} ({px:g}, {py:g})")  # fmt: skip
+            ax.plot(
+                px,
+                py,
+                "o",
+                color=colour,
+                markeredgecolor="white",
+                markersize=7,
+                label=f"{name} ({px:g}, {py:g})",
+            )
     if points:
-        fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center",
-                   ncols=min(len(points), 3), title="$(w_x, w_{rec})$")  # fmt: skip
+        fig.legend(
+            *axes[0].get_legend_handles_labels(),
+            loc="outside lower center",
+            ncols=min(len(points), 3),
+            title="$(w_x, w_{rec})$",
+        )
     return fig
 
 
@@ -127,8 +138,15 @@ def gradient_over_time(curves: Mapping[str, tuple[float, float, np.ndarray]]) ->
     peak = 1.0
     for (name, (wx, wrec, g)), colour in zip(curves.items(), _colours(len(curves)), strict=True):
         k = np.arange(len(g))
-        ax.plot(k, g, "-o", color=colour, markersize=3, linewidth=1.2,
-                label=f"{name} ({wx:g}, {wrec:g})")  # fmt: skip
+        ax.plot(
+            k,
+            g,
+            "-o",
+            color=colour,
+            markersize=3,
+            linewidth=1.2,
+            label=f"{name} ({wx:g}, {wrec:g})",
+        )
         peak = max(peak, float(np.max(np.abs(g))))
     T = max(len(g) for _, _, g in curves.values()) - 1
     ax.set_xlim(T + 0.5, -0.5)
@@ -169,12 +187,32 @@ def trajectory(
     fig, axes = _two_surfaces(X, t, overview, zoom, resolution, f"{label}: optimisation path")
     start, end = path[0], path[-1]
     for ax in axes:
-        ax.plot(path[:, 0], path[:, 1], "-o", color="white", markersize=2.5, linewidth=0.6,
-                alpha=0.9, label=f"{len(path) - 1} iterations")  # fmt: skip
-        ax.plot(*start, "o", color="tab:red", markeredgecolor="black", markersize=9,
-                label=f"start ({start[0]:.4g}, {start[1]:.4g})")  # fmt: skip
-        ax.plot(*end, "*", color="white", markeredgecolor="black", markersize=16,
-                label=f"end ({end[0]:.4f}, {end[1]:.4f})")  # fmt: skip
+        ax.plot(
+            path[:, 0],
+            path[:, 1],
+            "-o",
+            color="white",
+            markersize=2.5,
+            linewidth=0.6,
+            alpha=0.9,
+            label=f"{len(path) - 1} iterations",
+        )
+        ax.plot(
+            *start,
+            "o",
+            color="tab:red",
+            markeredgecolor="black",
+            markersize=9,
+            label=f"start ({start[0]:.4g}, {start[1]:.4g})",
+        )
+        ax.plot(
+            *end,
+            "*",
+            color="white",
+            markeredgecolor="black",
+            markersize=16,
+            label=f"end ({end[0]:.4f}, {end[1]:.4f})",
+        )
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=3)
     return fig
 
@@ -205,8 +243,12 @@ def steps(columns: Mapping[str, np.ndarray], label: str) -> Figure:
     it = np.arange(len(columns["loss"]))
     for name, colour in (("wx", "tab:blue"), ("wrec", "tab:orange")):
         tex = "w_x" if name == "wx" else "w_{rec}"
-        ax_g.plot(it, np.abs(columns[f"grad_{name}"]), color=colour,
-                  label=f"$|\\partial \\xi / \\partial {tex}|$")  # fmt: skip
+        ax_g.plot(
+            it,
+            np.abs(columns[f"grad_{name}"]),
+            color=colour,
+            label=f"$|\\partial \\xi / \\partial {tex}|$",
+        )
         ax_s.plot(it, columns[f"step_{name}"], color=colour, label=f"step of ${tex}$")
     for ax in (ax_g, ax_s):
         ax.set_yscale("log")
@@ -261,9 +303,15 @@ def sweep_trajectories(
             ax.plot(path[:, 0], path[:, 1], "-", color=c, linewidth=1.4, alpha=0.95)
             ax.plot(*path[0], "o", color=c, markeredgecolor="white", markersize=8)
             ax.plot(*path[-1], "*", color=c, markeredgecolor="black", markersize=13)
-            ax.annotate(label, path[0], xytext=(5, 5), textcoords="offset points",
-                        fontsize=8, color="white",
-                        bbox={"boxstyle": "round,pad=0.15", "fc": c, "alpha": 0.8, "lw": 0})  # fmt: skip
+            ax.annotate(
+                label,
+                path[0],
+                xytext=(5, 5),
+                textcoords="offset points",
+                fontsize=8,
+                color="white",
+                bbox={"boxstyle": "round,pad=0.15", "fc": c, "alpha": 0.8, "lw": 0},
+            )
         ax.set_title(panel)
     _colorbar(fig, cs, list(axes))
     fig.suptitle("Every run on the loss surface (o start, * end)")
@@ -285,8 +333,13 @@ def sweep_loss_curves(groups: Mapping[str, Sequence[tuple[str, np.ndarray, bool]
             if len(loss) == 0:
                 continue
             it = np.arange(len(loss))
-            ax.plot(it, loss, color=colour[label], linewidth=1.2,
-                    label=f"{label} (diverged)" if diverged else label)  # fmt: skip
+            ax.plot(
+                it,
+                loss,
+                color=colour[label],
+                linewidth=1.2,
+                label=f"{label} (diverged)" if diverged else label,
+            )
             if diverged:
                 ax.plot(it[-1], loss[-1], "x", color=colour[label], markersize=9, mew=2)
         ax.set_yscale("log")

@@ -54,8 +54,12 @@ def read_trajectory(csv_path: Path, summary: dict[str, Any]) -> Trajectory:
 
 def read_dataset(csv_path: Path, config: dict[str, Any]) -> Dataset:
     table = np.loadtxt(csv_path, delimiter=",", skiprows=1, ndmin=2)
-    return Dataset(X=table[:, :-1], t=table[:, -1], recipe=config["data"]["recipe"],
-                   seed=config["data"]["seed"])  # fmt: skip
+    return Dataset(
+        X=table[:, :-1],
+        t=table[:, -1],
+        recipe=config["data"]["recipe"],
+        seed=config["data"]["seed"],
+    )
 
 
 def read_curves(json_path: Path) -> dict[str, tuple[float, float, np.ndarray]]:

@@ -18,8 +18,14 @@ def redraw(run_id: str, tracking_uri: str, out: Path) -> list[Path]:
     """Draw the run's configured figures into ``out`` with the logged file names."""
     client = tracking.client_for(tracking_uri)
     record = load_record(client, run_id)
-    return draw_figures(out, record.config["plots"], optimizer_label(record.config["optimizer"]),
-                        record.dataset, record.trajectory, record.curves)  # fmt: skip
+    return draw_figures(
+        out,
+        record.config["plots"],
+        optimizer_label(record.config["optimizer"]),
+        record.dataset,
+        record.trajectory,
+        record.curves,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,8 +39,12 @@ def main(argv: list[str] | None = None) -> None:
         default=os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_URI),
         help=f"MLflow store (default: $MLFLOW_TRACKING_URI or {DEFAULT_URI})",
     )
-    parser.add_argument("--out", type=Path, default=None,
-                        help="folder for the figures (default: outputs/plots/RUN_ID)")  # fmt: skip
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder for the figures (default: outputs/plots/RUN_ID)",
+    )
     args = parser.parse_args(argv)
     out = args.out or Path("outputs") / "plots" / args.run_id
     try:

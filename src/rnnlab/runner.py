@@ -75,13 +75,23 @@ def figure_inputs_to_files(
     (folder / "results").mkdir(parents=True, exist_ok=True)
     T = dataset.X.shape[1]
     header = ",".join([f"x{k}" for k in range(1, T + 1)] + ["t"])
-    np.savetxt(folder / "data" / "dataset.csv", np.column_stack([dataset.X, dataset.t]),
-               delimiter=",", header=header, comments="", fmt="%.17g")  # fmt: skip
+    np.savetxt(
+        folder / "data" / "dataset.csv",
+        np.column_stack([dataset.X, dataset.t]),
+        delimiter=",",
+        header=header,
+        comments="",
+        fmt="%.17g",
+    )
     cols = trajectory.columns()
-    np.savetxt(folder / "results" / "trajectory.csv",
-               np.column_stack([np.arange(trajectory.iterations)] + [cols[s] for s in SERIES]),
-               delimiter=",", header=",".join(("iteration", *SERIES)), comments="",
-               fmt=["%d"] + ["%.17g"] * len(SERIES))  # fmt: skip
+    np.savetxt(
+        folder / "results" / "trajectory.csv",
+        np.column_stack([np.arange(trajectory.iterations)] + [cols[s] for s in SERIES]),
+        delimiter=",",
+        header=",".join(("iteration", *SERIES)),
+        comments="",
+        fmt=["%d"] + ["%.17g"] * len(SERIES),
+    )
     grads = {
         "points": {name: [wx, wrec] for name, (wx, wrec, _) in curves.items()},
         "gradients": {name: g.tolist() for name, (_, _, g) in curves.items()},
@@ -106,13 +116,15 @@ def draw_figures(
     cols = trajectory.columns()
     makers = {
         "loss_surface": lambda: plots.loss_surface(
-            X, t, plot_cfg["points"], plot_cfg["overview"], plot_cfg["zoom"], res),
+            X, t, plot_cfg["points"], plot_cfg["overview"], plot_cfg["zoom"], res
+        ),
         "gradient_over_time": lambda: plots.gradient_over_time(curves),
         "trajectory": lambda: plots.trajectory(
-            X, t, path, label, plot_cfg["overview"], plot_cfg["trajectory_zoom"], res),
+            X, t, path, label, plot_cfg["overview"], plot_cfg["trajectory_zoom"], res
+        ),
         "training_curves": lambda: plots.training_curves(cols, label),
         "steps": lambda: plots.steps(cols, label),
-    }  # fmt: skip
+    }
     written = []
     for name in plot_cfg["figures"]:
         if name in ("training_curves", "steps") and trajectory.iterations == 0:
@@ -144,17 +156,21 @@ def execute(
     parent_run_id: str | None = None,
     experiment_id: str | None = None,
     extra_tags: Mapping[str, str] | None = None,
+    tracking_uri: str | None = None,
 ) -> RunResult:
     """Run one job as configured and record it as one MLflow run.
 
     Inside a sweep, ``parent_run_id`` and ``experiment_id`` come from the sweep (which
     created the store and experiment once, before any job); alone, the experiment named
-    by ``tracking.experiment`` is looked up or created.
+    by ``tracking.experiment`` is looked up or created. ``tracking_uri`` (from the sweep,
+    made absolute in the launching process) wins over ``tracking.uri``, whose relative
+    path would otherwise be read against a worker's own directory.
     """
     validate(cfg)
     config = to_container(cfg)
     output_dir = Path(output_dir)
-    client = tracking.client_for(cfg.tracking.uri)
+    tracking_uri = tracking.resolve_uri(tracking_uri or cfg.tracking.uri)
+    client = tracking.client_for(tracking_uri)
     if experiment_id is None:
         experiment_id = tracking.ensure_experiment(
             client, cfg.tracking.experiment, cfg.tracking.artifact_root
@@ -176,10 +192,12 @@ def execute(
 
         g = cfg.gradcheck
         check = gradient_check(dataset.X, dataset.t, g.wx, g.wrec, g.eps, g.rtol)
-        tracking.log_json(client, run_id, asdict(check) | {"passed": check.passed},
-                          "results/gradcheck.json")  # fmt: skip
-        tracking.log_summary(client, run_id, {
-            f"gradcheck_rel_error_{p}": check.rel_error[p] for p in ("wx", "wrec")})  # fmt: skip
+        tracking.log_json(
+            client, run_id, asdict(check) | {"passed": check.passed}, "results/gradcheck.json"
+        )
+        tracking.log_summary(
+            client, run_id, {f"gradcheck_rel_error_{p}": check.rel_error[p] for p in ("wx", "wrec")}
+        )
         if not check.passed:
             raise GradientCheckFailed(check.summary())
 
@@ -220,8 +238,14 @@ def execute(
             "final_w": trajectory.final_w.tolist(),
         }
         (output_dir / "results" / "summary.json").write_text(json.dumps(summary_file, indent=1))
-        draw_figures(output_dir / "figures", config["plots"], optimizer_label(opt_cfg),
-                     dataset, trajectory, curves)  # fmt: skip
+        draw_figures(
+            output_dir / "figures",
+            config["plots"],
+            optimizer_label(opt_cfg),
+            dataset,
+            trajectory,
+            curves,
+        )
         for sub in ("data", "results", "figures"):
             if (output_dir / sub).is_dir():
                 tracking.log_files(client, run_id, output_dir / sub, sub)
@@ -229,7 +253,7 @@ def execute(
     return RunResult(
         run_id=run_id,
         experiment_id=experiment_id,
-        tracking_uri=tracking.resolve_uri(cfg.tracking.uri),
+        tracking_uri=tracking_uri,
         config=config,
         trajectory=trajectory,
         gradcheck=check,

@@ -92,8 +92,11 @@ class MlflowSweepCallback(Callback):
             },
         )
         _open[self.parent_run_id] = self
-        print(f"MLflow parent run {self.parent_run_id} (experiment {self.experiment_id}) "
-              f"in {self.tracking_uri}", flush=True)  # fmt: skip
+        print(
+            f"MLflow parent run {self.parent_run_id} (experiment {self.experiment_id}) "
+            f"in {self.tracking_uri}",
+            flush=True,
+        )
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         self.finalize()
@@ -104,8 +107,9 @@ class MlflowSweepCallback(Callback):
         global _current
         if self.parent_run_id is None:
             return  # a single run: no parent
-        _current = SweepContext(self.tracking_uri, self.experiment_id, self.parent_run_id,
-                                int(config.hydra.job.num))  # fmt: skip
+        _current = SweepContext(
+            self.tracking_uri, self.experiment_id, self.parent_run_id, int(config.hydra.job.num)
+        )
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         global _current
@@ -121,7 +125,7 @@ class MlflowSweepCallback(Callback):
                 f"{type(job_return._return_value).__name__}: {job_return._return_value}"
                 if failed
                 else None
-            ),  # fmt: skip
+            ),
         }
         client = tracking.client_for(self.tracking_uri)
         text = json.dumps(record)[:5000]
@@ -166,9 +170,22 @@ def _close_at_exit() -> None:
 
 # --- the summary -----------------------------------------------------------------------
 
-COLUMNS = ["job", "init", "optimizer", "learning_rate", "status", "training", "iterations",
-           "final_loss", "final_wx", "final_wrec", "diverged", "run_id", "overrides",
-           "error"]  # fmt: skip
+COLUMNS = [
+    "job",
+    "init",
+    "optimizer",
+    "learning_rate",
+    "status",
+    "training",
+    "iterations",
+    "final_loss",
+    "final_wx",
+    "final_wrec",
+    "diverged",
+    "run_id",
+    "overrides",
+    "error",
+]
 
 
 @dataclass
@@ -188,21 +205,38 @@ class Summary:
 
     def text(self) -> str:
         """The table for the console, then the verdict."""
-        shown = ["job", "init", "optimizer", "learning_rate", "status", "training",
-                 "iterations", "final_loss", "final_wx", "final_wrec"]  # fmt: skip
+        shown = [
+            "job",
+            "init",
+            "optimizer",
+            "learning_rate",
+            "status",
+            "training",
+            "iterations",
+            "final_loss",
+            "final_wx",
+            "final_wrec",
+        ]
         cells = [[_fmt(r.get(c)) for c in shown] for r in self.rows]
         widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(shown)]
         lines = ["  ".join(c.ljust(w) for c, w in zip(shown, widths, strict=True))]
         lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
         n_failed = len(self.failed)
-        lines.append(f"{len(self.rows)} jobs, {n_failed} failed"
-                     + "".join(f"\n  job {r['job']} ({' '.join(r['overrides'] or [])}): "
-                               f"{r['error'] or r['status']}" for r in self.failed))  # fmt: skip
+        lines.append(
+            f"{len(self.rows)} jobs, {n_failed} failed"
+            + "".join(
+                f"\n  job {r['job']} ({' '.join(r['overrides'] or [])}): "
+                f"{r['error'] or r['status']}"
+                for r in self.failed
+            )
+        )
         if self.best_learning_rate is not None:
-            lines.append(f"Best learning rate: {self.best_learning_rate:g} (median final loss "
-                         f"{self.best_rate_median_loss:.4g} over its starts). Feed it back: "
-                         f"uv run rnnlab -m experiment=compare_starts "
-                         f"gd_learning_rate={self.best_learning_rate:g}")  # fmt: skip
+            lines.append(
+                f"Best learning rate: {self.best_learning_rate:g} (median final loss "
+                f"{self.best_rate_median_loss:.4g} over its starts). Feed it back: "
+                f"uv run rnnlab -m experiment=compare_starts "
+                f"gd_learning_rate={self.best_learning_rate:g}"
+            )
         return "\n".join(lines)
 
 
@@ -224,8 +258,11 @@ def _num(value: Any) -> float | None:
 def collect(client, experiment_id: str, parent_run_id: str) -> Summary:
     """One row per job: its record on the parent joined with its child run."""
     parent = client.get_run(parent_run_id)
-    records = {int(k[len(JOB_TAG):]): json.loads(v) for k, v in parent.data.tags.items()
-               if k.startswith(JOB_TAG)}  # fmt: skip
+    records = {
+        int(k[len(JOB_TAG) :]): json.loads(v)
+        for k, v in parent.data.tags.items()
+        if k.startswith(JOB_TAG)
+    }
     children = {}
     for run in tracking.child_runs(client, experiment_id, parent_run_id):
         num = run.data.tags.get(SWEEP_JOB_TAG)
@@ -233,8 +270,11 @@ def collect(client, experiment_id: str, parent_run_id: str) -> Summary:
     rows, paths, losses = [], {}, {}
     for num in sorted(set(records) | set(children)):
         record, run = records.get(num, {}), children.get(num)
-        row: dict[str, Any] = {"job": num, "overrides": record.get("overrides"),
-                               "error": record.get("error")}  # fmt: skip
+        row: dict[str, Any] = {
+            "job": num,
+            "overrides": record.get("overrides"),
+            "error": record.get("error"),
+        }
         if run is None:
             row["status"] = "FAILED" if record.get("status") == "FAILED" else "NO RUN"
             rows.append(row)
@@ -274,8 +314,7 @@ def _best_learning_rate(summary: Summary) -> None:
     for r in summary.rows:
         if r.get("optimizer") == "gd" and r.get("learning_rate") is not None:
             ok = r["status"] == "FINISHED" and not r.get("diverged") and r.get("final_loss")
-            by_rate.setdefault(r["learning_rate"], []).append(
-                r["final_loss"] if ok else math.inf)  # fmt: skip
+            by_rate.setdefault(r["learning_rate"], []).append(r["final_loss"] if ok else math.inf)
     if len(by_rate) < 2:
         return
     medians = {rate: float(np.median(v)) for rate, v in by_rate.items()}
@@ -295,8 +334,12 @@ def log_summary(client, parent_run_id: str, summary: Summary, config: dict[str, 
     for i in range(len(summary.rows)):
         writer.writerow([_csv(table[c][i]) for c in COLUMNS])
     tracking.log_text(client, parent_run_id, buf.getvalue(), "summary/summary.csv")
-    tracking.log_table(client, parent_run_id, {c: [_csv(v) for v in table[c]] for c in COLUMNS},
-                       "summary/summary.json")  # fmt: skip
+    tracking.log_table(
+        client,
+        parent_run_id,
+        {c: [_csv(v) for v in table[c]] for c in COLUMNS},
+        "summary/summary.json",
+    )
     tracking.log_text(client, parent_run_id, summary.text(), "summary/summary.txt")
     n_failed = len(summary.failed)
     metrics = {
@@ -336,10 +379,11 @@ def _log_figures(client, parent_run_id: str, summary: Summary, config: dict[str,
         curves.setdefault(panel, []).append((label, summary.losses[rid], bool(r["diverged"])))
     p = config["plots"]
     figures = {
-        "sweep_trajectories": plots.sweep_trajectories(dataset.X, dataset.t, groups,
-                                                       p["overview"], p["resolution"]),
+        "sweep_trajectories": plots.sweep_trajectories(
+            dataset.X, dataset.t, groups, p["overview"], p["resolution"]
+        ),
         "sweep_loss_curves": plots.sweep_loss_curves(curves),
-    }  # fmt: skip
+    }
     with tempfile.TemporaryDirectory() as tmp:
         for name, fig in figures.items():
             plots.save(fig, Path(tmp) / f"{name}.{p['format']}", p["format"], p["dpi"])

@@ -8,6 +8,7 @@ job, a job inside a sweep, and the Python API.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import math
 import os
@@ -58,10 +59,24 @@ def artifact_location(artifact_root: str | None) -> str | None:
 
 
 def client_for(uri: str) -> MlflowClient:
-    """A client on the store at ``uri`` (also made the process-wide default)."""
+    """A client on the store at ``uri`` (also made the process-wide default).
+
+    Opening an SQLite store runs its schema migrations; two processes doing that at once
+    on a fresh file break each other, so they take turns under a lock file beside it.
+    """
     uri = resolve_uri(uri)
     mlflow.set_tracking_uri(uri)
-    return MlflowClient(tracking_uri=uri)
+    if not uri.startswith("sqlite:///"):
+        return MlflowClient(tracking_uri=uri)
+    lock_path = Path(uri[len("sqlite:///") :] + ".lock")
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            client = MlflowClient(tracking_uri=uri)
+            client.search_experiments(max_results=1)  # opens the store: migrations run here
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return client
 
 
 def ensure_experiment(client: MlflowClient, name: str, artifact_root: str | None) -> str:
@@ -243,8 +258,9 @@ def start_parent(
     client: MlflowClient, experiment_id: str, run_name: str, tags: Mapping[str, str]
 ) -> str:
     """Create a sweep's parent run (left RUNNING until ``end_run``); return its id."""
-    return client.create_run(experiment_id, run_name=run_name,
-                             tags={**git_state(), **tags}).info.run_id  # fmt: skip
+    return client.create_run(
+        experiment_id, run_name=run_name, tags={**git_state(), **tags}
+    ).info.run_id
 
 
 def end_run(client: MlflowClient, run_id: str, status: str) -> None:

@@ -1,0 +1,214 @@
+"""Multirun sweeps: one parent MLflow run, its children, the summary, launchers, failures."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+
+import pytest
+from conftest import cli_command, cli_environment, run_cli
+from mlflow.tracking import MlflowClient
+
+pytestmark = pytest.mark.slow
+
+SERIES = ["loss", "wx", "wrec", "grad_wx", "grad_wrec", "step_wx", "step_wrec"]
+INITS = [
+    "lab_start",
+    "steady",
+    "explode",
+    "explode_oscillate",
+    "vanish_at_once",
+    "vanish",
+    "vanish_oscillate",
+]
+
+
+def store(tmp_path):
+    return MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/outputs/mlflow.db")
+
+
+def runs_by_experiment(client):
+    return {e.name: client.search_runs([e.experiment_id]) for e in client.search_experiments()}
+
+
+def parent_and_children(runs):
+    parents = [r for r in runs if r.data.tags.get("sweep") == "true"]
+    assert len(parents) == 1, [r.info.run_name for r in parents]
+    parent = parents[0]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    return parent, children
+
+
+def read_csv(client, run_id, path, tmp_path):
+    with open(client.download_artifacts(run_id, path, str(tmp_path))) as f:
+        return list(csv.DictReader(f))
+
+
+def check_compare_starts(tmp_path, proc, iterations):
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client = store(tmp_path)
+    by_exp = runs_by_experiment(client)
+    assert by_exp.get("Default", []) == []  # nothing landed in the wrong experiment
+    runs = by_exp["compare_starts"]
+    assert len(runs) == 15
+    parent, children = parent_and_children(runs)
+    assert parent.info.status == "FINISHED" and parent.info.run_name == "sweep-compare_starts"
+    assert parent.info.run_id in proc.stdout
+    assert len(children) == 14 and all(c.info.status == "FINISHED" for c in children)
+    pairs = {(c.data.params["init.name"], c.data.params["optimizer.name"]) for c in children}
+    assert pairs == {(i, o) for i in INITS for o in ("rprop", "gd")}
+    for child in children:  # nothing lost: every metric history complete
+        n = int(child.data.metrics["iterations"])
+        assert n == (iterations if child.data.metrics["diverged"] == 0 else n)
+        for key in SERIES:
+            assert len(client.get_metric_history(child.info.run_id, key)) == n, key
+        assert "results/trajectory.csv" in [
+            f.path for f in client.list_artifacts(child.info.run_id, "results")
+        ]
+    rows = read_csv(client, parent.info.run_id, "summary/summary.csv", tmp_path)
+    assert len(rows) == 14
+    by_pair = {(r["init"], r["optimizer"]): r for r in rows}
+    assert by_pair[("explode", "gd")]["diverged"] == "1"
+    assert by_pair[("explode", "gd")]["training"] == "diverged"
+    assert by_pair[("lab_start", "rprop")]["status"] == "FINISHED"
+    lab = next(c for c in children if c.info.run_id == by_pair[("lab_start", "rprop")]["run_id"])
+    assert float(by_pair[("lab_start", "rprop")]["final_loss"]) == lab.data.metrics["final_loss"]
+    table = json.load(
+        open(client.download_artifacts(parent.info.run_id, "summary/summary.json", str(tmp_path)))
+    )
+    assert len(table["data"]) == 14 and "final_loss" in table["columns"]
+    figures = {f.path for f in client.list_artifacts(parent.info.run_id, "figures")}
+    assert figures == {"figures/sweep_trajectories.png", "figures/sweep_loss_curves.png"}
+    assert parent.data.metrics["jobs"] == 14 and parent.data.metrics["jobs_failed"] == 0
+    assert "14 jobs, 0 failed" in proc.stdout and "explode_oscillate" in proc.stdout
+    return parent, children
+
+
+def test_compare_starts_basic_launcher(tmp_path):
+    proc = run_cli(
+        ["-m", "experiment=compare_starts", "iterations=60", "plots.resolution=80"], cwd=tmp_path
+    )
+    check_compare_starts(tmp_path, proc, 60)
+
+
+def test_compare_starts_joblib_on_a_fresh_store_loses_nothing(tmp_path):
+    assert not (tmp_path / "outputs").exists()
+    proc = run_cli(
+        [
+            "-m",
+            "experiment=compare_starts",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+            "iterations=60",
+            "plots.resolution=80",
+        ],
+        cwd=tmp_path,
+    )
+    check_compare_starts(tmp_path, proc, 60)
+    # the jobs really ran in other processes
+    assert "Joblib.Parallel(n_jobs=2" in proc.stdout
+
+
+def test_a_failing_job_does_not_stop_the_others_and_the_parent_ends_failed(tmp_path):
+    proc = run_cli(
+        ["-m", "init=steady,explode", "optimizer.eta_minus=0.5,1.5", "iterations=20", "plots=none"],
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 1
+    assert "rnnlab: 2 of 4 jobs failed" in proc.stderr.strip().splitlines()[-1]
+    client = store(tmp_path)
+    parent, children = parent_and_children(runs_by_experiment(client)["rnnlab"])
+    assert parent.info.status == "FAILED"
+    assert len(children) == 2 and all(c.info.status == "FINISHED" for c in children)
+    assert {c.data.params["optimizer.eta_minus"] for c in children} == {"0.5"}
+    rows = read_csv(client, parent.info.run_id, "summary/summary.csv", tmp_path)
+    failed = [r for r in rows if r["status"] != "FINISHED"]
+    assert len(rows) == 4 and len(failed) == 2
+    assert all("optimizer.eta_minus=1.5" in r["overrides"] for r in failed)
+    assert all("ConfigError" in r["error"] and "(0, 1)" in r["error"] for r in failed)
+    assert parent.data.tags["failed_jobs"] == ", ".join(r["job"] for r in failed)
+
+
+def test_a_job_failing_inside_its_run_marks_child_and_parent_failed(tmp_path):
+    proc = run_cli(["-m", "gradcheck.rtol=1e-5,1e-15", "iterations=20", "plots=none"], cwd=tmp_path)
+    assert proc.returncode == 1
+    client = store(tmp_path)
+    parent, children = parent_and_children(runs_by_experiment(client)["rnnlab"])
+    assert parent.info.status == "FAILED"
+    statuses = sorted(c.info.status for c in children)
+    assert statuses == ["FAILED", "FINISHED"]
+    assert "GradientCheckFailed" in proc.stdout  # the failed job is named in the summary
+
+
+def test_gd_learning_rates_names_the_best_rate(tmp_path):
+    proc = run_cli(
+        [
+            "-m",
+            "experiment=gd_learning_rates",
+            "init=steady,vanish",
+            "optimizer.learning_rate=1e-7,1e-5,1e-3",
+            "plots.sweep_figures=false",
+        ],
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client = store(tmp_path)
+    parent, children = parent_and_children(runs_by_experiment(client)["gd_learning_rates"])
+    assert len(children) == 6
+    # the best rate has the lowest median final loss over the starts; 1e-3 diverges
+    finals = {}
+    for c in children:
+        rate = float(c.data.params["optimizer.learning_rate"])
+        bad = c.data.metrics["diverged"] == 1
+        finals.setdefault(rate, []).append(float("inf") if bad else c.data.metrics["final_loss"])
+    assert all(v == float("inf") for v in finals[1e-3])
+    best = min(finals, key=lambda r: sorted(finals[r])[0] + sorted(finals[r])[1])
+    assert parent.data.tags["best_learning_rate"] == f"{best:g}" == "1e-05"
+    assert parent.data.metrics["best_learning_rate"] == best
+    assert f"Best learning rate: {best:g}" in proc.stdout
+    assert "gd_learning_rate=1e-05" in proc.stdout
+
+
+def test_two_multiruns_in_the_same_second_write_to_different_folders(tmp_path):
+    args = ["-m", "init=steady,vanish", "iterations=10", "plots=none"]
+    procs = [
+        subprocess.Popen(
+            cli_command(args),
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=cli_environment(),
+        )
+        for _ in range(2)
+    ]
+    for p in procs:
+        p.communicate(timeout=300)
+        assert p.returncode == 0
+    runs = runs_by_experiment(store(tmp_path))["rnnlab"]
+    parents = [r for r in runs if r.data.tags.get("sweep") == "true"]
+    assert len(parents) == 2 and all(p.info.status == "FINISHED" for p in parents)
+    dirs = {p.data.tags["sweep_dir"] for p in parents}
+    assert len(dirs) == 2
+    assert len(runs) == 6
+
+
+def test_ray_launcher_runs_the_sweep_on_a_local_ray_instance(tmp_path):
+    proc = run_cli(
+        [
+            "-m",
+            "experiment=compare_starts",
+            "hydra/launcher=ray",
+            "init=steady,explode",
+            "iterations=30",
+            "plots.sweep_figures=false",
+        ],
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client = store(tmp_path)
+    parent, children = parent_and_children(runs_by_experiment(client)["compare_starts"])
+    assert parent.info.status == "FINISHED" and len(children) == 4, proc.stdout[-3000:]
+    assert "_run_job pid=" in proc.stdout + proc.stderr  # jobs ran in Ray workers
