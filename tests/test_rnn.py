@@ -111,3 +111,36 @@ def test_closed_form_gradient_equals_bptt(lab_data, wx, wrec):
     g_scale = [abs(2 * wx * A[0]) + abs(2 * B[0]), abs(wx * wx * dA[0]) + abs(2 * wx * dB[0])]
     for i in range(2):
         assert abs(closed_grad[0, i] - grads[i]) <= 1e-9 * max(abs(grads[i]), 1e-3 * g_scale[i])
+
+
+def lab_backward_gradient(X, S, grad_out, wRec):
+    """Lab 8's backward_gradient, verbatim: the reference for bitwise equality."""
+    grad_over_time = np.zeros((X.shape[0], X.shape[1] + 1))
+    grad_over_time[:, -1] = grad_out
+    wx_grad = 0
+    wRec_grad = 0
+    for k in range(X.shape[1], 0, -1):
+        wx_grad += np.sum(np.mean(grad_over_time[:, k] * X[:, k - 1], axis=0))
+        wRec_grad += np.sum(np.mean(grad_over_time[:, k] * S[:, k - 1]), axis=0)
+        grad_over_time[:, k - 1] = grad_over_time[:, k] * wRec
+    return (wx_grad, wRec_grad), grad_over_time
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    wx=weights,
+    wrec=weights,
+    seed=st.integers(0, 2**31 - 1),
+    N=st.integers(1, 40),
+    T=st.integers(1, 30),
+)
+def test_batched_bptt_is_bitwise_the_labs_loop(wx, wrec, seed, N, T):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(size=(N, T)).round(2)
+    t = X.sum(axis=1)
+    S = rnn.forward_states(X, wx, wrec)
+    grad_out = rnn.output_gradient(S[:, -1], t)
+    (ref_wx, ref_wrec), ref_got = lab_backward_gradient(X, S, grad_out, wrec)
+    grads, got = rnn.backward(X, S, grad_out, wrec)
+    assert grads[0] == ref_wx and grads[1] == ref_wrec
+    np.testing.assert_array_equal(got, ref_got)

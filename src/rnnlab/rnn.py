@@ -45,17 +45,24 @@ def backward(
     Returns ``(grads, grad_over_time)``: ``grads = [dloss/dwx, dloss/dwrec]`` for the mean
     loss, shaped like the parameters, and ``grad_over_time`` (N, T+1), the output gradient
     ``grad_out`` carried back to every state: column k holds d(y - t)^2 / dS_k per sample.
-    The accumulation order and operations are the lab's, for bitwise reproduction.
+
+    The floating-point operations are the lab's, in the lab's order, so results agree
+    with its loop to the last bit; they are only batched: the backward recurrence
+    g_{k-1} = g_k * wrec is a running product (``cumprod`` multiplies in the same order),
+    each step's ``np.mean`` is the same pairwise sum along a contiguous row divided by N,
+    and the per-step terms are accumulated in the lab's order k = T..1 (``cumsum``).
     """
-    grad_over_time = np.zeros((X.shape[0], X.shape[1] + 1))
-    grad_over_time[:, -1] = grad_out
-    wx_grad = 0.0
-    wrec_grad = 0.0
-    for k in range(X.shape[1], 0, -1):
-        wx_grad += np.mean(grad_over_time[:, k] * X[:, k - 1])
-        wrec_grad += np.mean(grad_over_time[:, k] * S[:, k - 1])
-        grad_over_time[:, k - 1] = grad_over_time[:, k] * wrec
-    return np.array([wx_grad, wrec_grad]), grad_over_time
+    N, T = X.shape
+    factors = np.empty((N, T + 1))
+    factors[:, 0] = grad_out
+    factors[:, 1:] = wrec
+    grad_over_time = np.cumprod(factors, axis=1)[:, ::-1]  # column k: grad_out * wrec^(T-k)
+    g = grad_over_time[:, 1:]  # the gradient at S_k for k = 1..T
+    # rows = steps, reversed so that row 0 is k = T (the lab's first term)
+    wx_terms = np.add.reduce(np.ascontiguousarray((g * X).T[::-1]), axis=1) / N
+    wrec_terms = np.add.reduce(np.ascontiguousarray((g * S[:, :-1]).T[::-1]), axis=1) / N
+    grads = np.array([np.cumsum(wx_terms)[-1], np.cumsum(wrec_terms)[-1]])
+    return grads, np.ascontiguousarray(grad_over_time)
 
 
 def loss_and_grad(X: np.ndarray, t: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray]:
