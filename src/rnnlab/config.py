@@ -103,6 +103,7 @@ class TrackingConfig:
     uri: str = MISSING
     artifact_root: str | None = None
     experiment: str = "rnnlab"
+    log_model: bool = True
 
 
 @dataclass

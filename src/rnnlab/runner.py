@@ -25,6 +25,18 @@ from rnnlab.optim import GradientDescent, Optimizer, RProp
 from rnnlab.train import Trajectory, optimise, predict
 
 SERIES = ("loss", "wx", "wrec", "grad_wx", "grad_wrec", "step_wx", "step_wrec")
+SUMMARY_KEYS = (
+    "final_loss",
+    "final_wx",
+    "final_wrec",
+    "test_output",
+    "test_expected",
+    "test_error",
+    "gradcheck_rel_error_wx",
+    "gradcheck_rel_error_wrec",
+    "iterations",
+    "diverged",
+)
 
 
 class GradientCheckFailed(RuntimeError):
@@ -180,6 +192,7 @@ def execute(
         "optimizer": opt_cfg["name"],
         "init": cfg.init.name,
         "data_recipe": cfg.data.recipe,
+        "data_seed": str(cfg.data.seed),
         **(extra_tags or {}),
     }
     run_name = f"{opt_cfg['name']}-{cfg.init.name}"
@@ -249,6 +262,8 @@ def execute(
         for sub in ("data", "results", "figures"):
             if (output_dir / sub).is_dir():
                 tracking.log_files(client, run_id, output_dir / sub, sub)
+        if cfg.tracking.log_model and np.all(np.isfinite(trajectory.final_w)):
+            tracking.log_model(run_id, *trajectory.final_w, test_sequence)
 
     return RunResult(
         run_id=run_id,

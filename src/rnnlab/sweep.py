@@ -117,19 +117,19 @@ class MlflowSweepCallback(Callback):
         if self.parent_run_id is None:
             return
         failed = job_return.status != JobStatus.COMPLETED
+        exc = job_return._return_value
         record = {
             "num": int(config.hydra.job.num),
             "overrides": list(job_return.overrides or []),
-            "status": "FAILED" if failed else "COMPLETED",
-            "error": (
-                f"{type(job_return._return_value).__name__}: {job_return._return_value}"
-                if failed
-                else None
-            ),
+            "error": f"{type(exc).__name__}: {exc}" if failed else None,
         }
-        client = tracking.client_for(self.tracking_uri)
-        text = json.dumps(record)[:5000]
-        tracking.log_tags(client, self.parent_run_id, {f"{JOB_TAG}{record['num']:04d}": text})
+        record_job(
+            tracking.client_for(self.tracking_uri),
+            self.parent_run_id,
+            record["num"],
+            record["overrides"],
+            record["error"],
+        )
 
     # --- closing the parent --------------------------------------------------------
 
@@ -166,6 +166,19 @@ def _close_at_exit() -> None:
             cb.finalize(interrupted=True)
         except Exception:  # the store may be gone at exit; nothing more can be done
             pass
+
+
+def record_job(
+    client, parent_run_id: str, num: int, overrides: list[str], error: str | None
+) -> None:
+    """A job's outcome, as a tag on the sweep's parent."""
+    record = {
+        "num": num,
+        "overrides": overrides,
+        "status": "FAILED" if error else "COMPLETED",
+        "error": error,
+    }
+    tracking.log_tags(client, parent_run_id, {f"{JOB_TAG}{num:04d}": json.dumps(record)[:5000]})
 
 
 # --- the summary -----------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import math
 import os
@@ -17,6 +18,7 @@ import subprocess
 import time
 import traceback
 from collections.abc import Iterator, Mapping
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +134,7 @@ def run(
     No exit path leaves the run RUNNING: an exception marks it FAILED with the error as
     a tag and ``error.txt``; Ctrl-C or SIGTERM mark it KILLED. The exception propagates.
     """
-    all_tags = {**git_state(), **tags}
+    all_tags = {**git_state(), **lineage(), **tags}
     if parent_run_id:
         all_tags[PARENT_TAG] = parent_run_id
     created = client.create_run(experiment_id, run_name=run_name, tags=all_tags)
@@ -296,3 +298,45 @@ def log_table(client: MlflowClient, run_id: str, table: Mapping[str, list], path
 
 def log_text(client: MlflowClient, run_id: str, text: str, path: str) -> None:
     client.log_text(run_id, text, path)
+
+
+MODEL_CODE = Path(__file__).with_name("pyfunc_model.py")
+# Our model's input is a plain float array, checked by its tensor signature; MLflow's
+# nudge towards type hints on predict() does not apply.
+warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method")
+
+
+def log_model(run_id: str, wx: float, wrec: float, example: np.ndarray) -> None:
+    """The trained network as the run's pyfunc model ``model`` (``runs:/RUN_ID/model``),
+    with a signature and an input example. Call it last: it resumes the run with the
+    fluent API, which ends it FINISHED."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import Schema, TensorSpec
+
+    example = np.atleast_2d(np.asarray(example, dtype=float))
+    # any number of sequences of any length in, one sum per sequence out
+    signature = ModelSignature(
+        inputs=Schema([TensorSpec(np.dtype("float64"), (-1, -1))]),
+        outputs=Schema([TensorSpec(np.dtype("float64"), (-1,))]),
+    )
+    with mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None):
+        mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(MODEL_CODE),
+            model_config={"wx": float(wx), "wrec": float(wrec)},
+            signature=signature,
+            input_example=example,
+            pip_requirements=[f"numpy=={version('numpy')}", f"mlflow=={version('mlflow')}"],
+        )
+
+
+def lineage() -> dict[str, str]:
+    """What it takes to reproduce a run: library versions and the lock file's hash."""
+    tags = {
+        f"version.{pkg}": version(pkg)
+        for pkg in ("numpy", "hydra-core", "omegaconf", "mlflow", "matplotlib")
+    }
+    lock = Path(__file__).resolve().parents[2] / "uv.lock"
+    if lock.exists():
+        tags["uv_lock_sha256"] = hashlib.sha256(lock.read_bytes()).hexdigest()
+    return tags
