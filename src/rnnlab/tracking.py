@@ -17,6 +17,7 @@ import signal
 import subprocess
 import time
 import traceback
+import warnings
 from collections.abc import Iterator, Mapping
 from importlib.metadata import version
 from pathlib import Path
