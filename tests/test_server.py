@@ -89,6 +89,7 @@ def test_run_sweep_and_rerun_against_a_tracking_server(tmp_path, server):
     assert proc.returncode == 0, proc.stderr[-2000:]
     runs = client.search_runs([run.info.experiment_id])
     (again,) = [r for r in runs if r.data.tags.get("rerun_of") == run.info.run_id]
+
     def loss(run_id):
         return sorted((m.step, m.value) for m in client.get_metric_history(run_id, "loss"))
 

@@ -28,9 +28,28 @@ USAGE_ERROR = 2
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
-def main(cfg: DictConfig) -> float:
-    """Train and log one job; return the final loss for sweepers to minimise."""
+def main(cfg: DictConfig) -> float | dict:
+    """Train and log one job; return the final loss for sweepers to minimise (a basin
+    map returns its metrics)."""
     hc = HydraConfig.get()
+    if cfg.task == "basin_map":
+        try:
+            metrics = runner.execute_basin(
+                cfg, Path(hc.runtime.output_dir), list(hc.overrides.task)
+            )
+        except ConfigError as exc:
+            if hc.mode != RunMode.RUN:
+                raise
+            _exit_with(exc)
+        print(
+            "\n".join(
+                f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}"
+                for k, v in metrics.items()
+                if v is not None
+            ),
+            flush=True,
+        )
+        return metrics
     ctx = sweep.current()
     if hc.mode == RunMode.MULTIRUN and ctx is None:
         validate(cfg)  # a bad value explains itself in one line

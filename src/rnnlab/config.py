@@ -107,6 +107,18 @@ class TrackingConfig:
 
 
 @dataclass
+class BasinConfig:
+    resolution: int = 256
+    bounds: list[float] = field(default_factory=lambda: [-3.0, 3.0, -3.0, 3.0])
+    tolerance: float = 0.2
+    chunk: int = 4096
+    optimizers: dict[str, Any] = field(default_factory=dict)
+
+
+TASKS = ("train", "basin_map")
+
+
+@dataclass
 class Config:
     data: DataConfig = MISSING
     init: InitConfig = MISSING
@@ -117,6 +129,8 @@ class Config:
     iterations: int = 500
     tolerance: float | None = None
     gd_learning_rate: float = 1e-5
+    task: str = "train"
+    basin: BasinConfig = field(default_factory=BasinConfig)
 
 
 def register_configs() -> None:
@@ -155,6 +169,44 @@ def _check_range(key: str, r: list[float]) -> None:
     _check(ok, key, list(r), "four finite numbers [wx_min, wx_max, wrec_min, wrec_max], min < max")
 
 
+def _check_optimizer(o: DictConfig, key: str) -> None:
+    names = ("rprop", "gd")
+    _check(o.get("name") in names, f"{key}.name", o.get("name"), f"one of {', '.join(names)}")
+    if o.name == "rprop":
+        _check(
+            _positive(o.initial_step), f"{key}.initial_step", o.initial_step, "a finite number > 0"
+        )
+        _check(
+            _finite(o.eta_plus) and o.eta_plus > 1,
+            f"{key}.eta_plus",
+            o.eta_plus,
+            "a finite number > 1",
+        )
+        _check(
+            _finite(o.eta_minus) and 0 < o.eta_minus < 1,
+            f"{key}.eta_minus",
+            o.eta_minus,
+            "a number in (0, 1)",
+        )
+        for name in ("step_min", "step_max"):
+            v = o[name]
+            _check(v is None or _positive(v), f"{key}.{name}", v, "null or a finite number > 0")
+        if o.step_min is not None and o.step_max is not None:
+            _check(
+                o.step_min <= o.step_max,
+                f"{key}.step_min",
+                o.step_min,
+                f"at most {key}.step_max ({o.step_max})",
+            )
+    else:
+        _check(
+            _positive(o.learning_rate),
+            f"{key}.learning_rate",
+            o.learning_rate,
+            "a finite number > 0",
+        )
+
+
 def validate(cfg: DictConfig) -> None:
     """Check every value a wrong setting would break; raise ConfigError on the first."""
     d = cfg.data
@@ -173,45 +225,7 @@ def validate(cfg: DictConfig) -> None:
     _check(_finite(cfg.init.wx), "init.wx", cfg.init.wx, "a finite number")
     _check(_finite(cfg.init.wrec), "init.wrec", cfg.init.wrec, "a finite number")
 
-    o = cfg.optimizer
-    names = ("rprop", "gd")
-    _check(o.get("name") in names, "optimizer.name", o.get("name"), f"one of {', '.join(names)}")
-    if o.name == "rprop":
-        _check(
-            _positive(o.initial_step),
-            "optimizer.initial_step",
-            o.initial_step,
-            "a finite number > 0",
-        )
-        _check(
-            _finite(o.eta_plus) and o.eta_plus > 1,
-            "optimizer.eta_plus",
-            o.eta_plus,
-            "a finite number > 1",
-        )
-        _check(
-            _finite(o.eta_minus) and 0 < o.eta_minus < 1,
-            "optimizer.eta_minus",
-            o.eta_minus,
-            "a number in (0, 1)",
-        )
-        for key in ("step_min", "step_max"):
-            v = o[key]
-            _check(v is None or _positive(v), f"optimizer.{key}", v, "null or a finite number > 0")
-        if o.step_min is not None and o.step_max is not None:
-            _check(
-                o.step_min <= o.step_max,
-                "optimizer.step_min",
-                o.step_min,
-                f"at most optimizer.step_max ({o.step_max})",
-            )
-    else:
-        _check(
-            _positive(o.learning_rate),
-            "optimizer.learning_rate",
-            o.learning_rate,
-            "a finite number > 0",
-        )
+    _check_optimizer(cfg.optimizer, "optimizer")
 
     _check(
         _positive(cfg.gd_learning_rate),
@@ -249,6 +263,24 @@ def validate(cfg: DictConfig) -> None:
     for name, xy in p.points.items():
         ok = len(xy) == 2 and all(map(_finite, xy))
         _check(ok, f"plots.points.{name}", list(xy), "a pair [wx, wrec] of finite numbers")
+
+    _check(cfg.task in TASKS, "task", cfg.task, f"one of {', '.join(TASKS)}")
+    if cfg.task == "basin_map":
+        b = cfg.basin
+        _check(
+            2 <= b.resolution <= 4096, "basin.resolution", b.resolution, "an integer in [2, 4096]"
+        )
+        _check_range("basin.bounds", list(b.bounds))
+        _check(_positive(b.tolerance), "basin.tolerance", b.tolerance, "a finite number > 0")
+        _check(b.chunk >= 1, "basin.chunk", b.chunk, "an integer >= 1")
+        _check(
+            len(b.optimizers) >= 1,
+            "basin.optimizers",
+            dict(b.optimizers),
+            "at least one optimizer config",
+        )
+        for name, o in b.optimizers.items():
+            _check_optimizer(o, f"basin.optimizers.{name}")
 
     _check(bool(cfg.tracking.uri), "tracking.uri", cfg.tracking.uri, "a non-empty MLflow URI")
     _check(

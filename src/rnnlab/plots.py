@@ -351,3 +351,88 @@ def sweep_loss_curves(groups: Mapping[str, Sequence[tuple[str, np.ndarray, bool]
         ax.legend(fontsize=7, loc="best")
     fig.suptitle("Loss per iteration of every run")
     return fig
+
+
+def basin_maps(
+    maps: Mapping[str, Mapping[str, np.ndarray]],
+    bounds: Range,
+    points: Mapping[str, Sequence[float]],
+    iterations: int,
+    tolerance: float,
+) -> Figure:
+    """Per optimiser (one row each): the final loss from every start (log colours) and
+    the iterations it took to reach ``tolerance``; diverged starts in red, starts that
+    never converged in grey; the named points marked. Arrays are (n_wrec, n_wx)."""
+    fig = Figure(figsize=(11.5, 4.6 * len(maps)), layout="constrained")
+    axes = fig.subplots(len(maps), 2, squeeze=False)
+    extent = (bounds[0], bounds[1], bounds[2], bounds[3])
+    finite = np.concatenate([m["final_loss"][np.isfinite(m["final_loss"])] for m in maps.values()])
+    positive = finite[finite > 0]
+    lo = max(positive.min(), LOSS_FLOOR) if positive.size else LOSS_FLOOR
+    hi = max(positive.max(), lo * 10) if positive.size else 1.0
+    loss_cmap = matplotlib.colormaps[CMAP].with_extremes(bad="tab:red", under="black")
+    iter_cmap = matplotlib.colormaps["magma_r"].with_extremes(bad="lightgrey")
+    diverged_cmap = matplotlib.colors.ListedColormap(["tab:red"])
+    for row, (name, m) in zip(axes, maps.items(), strict=True):
+        diverged = m["diverged_at"] >= 0
+        loss = np.ma.masked_invalid(np.where(diverged, np.nan, m["final_loss"]))
+        im = row[0].imshow(
+            loss,
+            origin="lower",
+            extent=extent,
+            cmap=loss_cmap,
+            aspect="auto",
+            norm=LogNorm(vmin=lo, vmax=hi),
+            interpolation="nearest",
+        )
+        cbar = fig.colorbar(im, ax=row[0], ticks=LogLocator(numticks=8), extend="min")
+        cbar.set_label(f"final loss (log scale; black: < {lo:.2g})")
+        its = np.ma.masked_less(m["first_converged"].astype(float), 0)
+        im2 = row[1].imshow(
+            its,
+            origin="lower",
+            extent=extent,
+            cmap=iter_cmap,
+            aspect="auto",
+            vmin=0,
+            vmax=iterations,
+            interpolation="nearest",
+        )
+        fig.colorbar(im2, ax=row[1]).set_label(f"iterations to loss < {tolerance:g}")
+        for ax in row:
+            ax.imshow(
+                np.ma.masked_where(~diverged, diverged),
+                origin="lower",
+                extent=extent,
+                cmap=diverged_cmap,
+                aspect="auto",
+                interpolation="nearest",
+            )
+            for (pname, (px, py)), colour in zip(
+                points.items(), _colours(len(points)), strict=True
+            ):
+                ax.plot(
+                    px,
+                    py,
+                    "o",
+                    color=colour,
+                    markeredgecolor="white",
+                    markersize=7,
+                    label=f"{pname} ({px:g}, {py:g})",
+                )
+            ax.set_xlabel("start $w_x$")
+            ax.set_ylabel("start $w_{rec}$")
+        conv, div = float(np.mean(m["first_converged"] >= 0)), float(np.mean(diverged))
+        row[0].set_title(f"{name}: final loss (red: diverged, {div:.0%})")
+        row[1].set_title(f"{name}: iterations to converge ({conv:.0%} did; grey: never)")
+    if points:
+        fig.legend(
+            *axes[0, 0].get_legend_handles_labels(),
+            loc="outside lower center",
+            ncols=min(len(points), 3),
+            title="the lab's points $(w_x, w_{rec})$",
+        )
+    fig.suptitle(
+        f"Basin maps: where each optimiser gets to from every start ({iterations} iterations)"
+    )
+    return fig

@@ -276,6 +276,93 @@ def execute(
     )
 
 
+def _basin_job(
+    cfg: DictConfig, config: dict[str, Any], client, run_id: str, output_dir: Path
+) -> dict[str, float]:
+    """The basin-map task inside an open run: every start of the grid, every optimiser."""
+    from tqdm import tqdm
+
+    from rnnlab.basin import optimise_many
+
+    b = config["basin"]
+    d = cfg.data
+    dataset = make_dataset(d.recipe, d.n_samples, d.seq_len, d.seed)
+    tracking.log_dataset(client, run_id, dataset)
+    n = b["resolution"]
+    wx = np.linspace(b["bounds"][0], b["bounds"][1], n)
+    wrec = np.linspace(b["bounds"][2], b["bounds"][3], n)
+    starts = np.stack(np.meshgrid(wx, wrec), axis=-1).reshape(-1, 2)  # rows follow wrec
+    maps: dict[str, dict[str, np.ndarray]] = {}
+    summary: dict[str, float] = {}
+    for name, opt_cfg in b["optimizers"].items():
+        # a progress bar on a terminal; quiet (disable=None) in logs, pipes and tests
+        with tqdm(total=len(starts), desc=f"basin map {name}", unit="start", disable=None) as bar:
+            res = optimise_many(
+                dataset.X,
+                dataset.t,
+                starts,
+                build_optimizer(opt_cfg),
+                cfg.iterations,
+                b["tolerance"],
+                b["chunk"],
+                bar.update,
+            )
+        maps[name] = {
+            "final_loss": res.final_loss.reshape(n, n),
+            "first_converged": res.first_converged.reshape(n, n),
+            "diverged_at": res.diverged_at.reshape(n, n),
+        }
+        its = res.first_converged[res.converged]
+        summary[f"{name}_fraction_converged"] = float(res.converged.mean())
+        summary[f"{name}_fraction_diverged"] = float(res.diverged.mean())
+        summary[f"{name}_median_iterations_to_converge"] = (
+            float(np.median(its)) if its.size else None
+        )
+    results = output_dir / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        results / "basin_map.npz",
+        wx=wx,
+        wrec=wrec,
+        **{f"{o}_{k}": v for o, m in maps.items() for k, v in m.items()},
+    )
+    tracking.log_summary(client, run_id, summary)
+    if config["plots"]["enabled"]:
+        p = config["plots"]
+        fig = plots.basin_maps(maps, b["bounds"], p["points"], cfg.iterations, b["tolerance"])
+        plots.save(fig, output_dir / "figures" / f"basin_map.{p['format']}", p["format"], p["dpi"])
+    for sub in ("results", "figures"):
+        if (output_dir / sub).is_dir():
+            tracking.log_files(client, run_id, output_dir / sub, sub)
+    return summary
+
+
+def execute_basin(
+    cfg: DictConfig,
+    output_dir: Path,
+    overrides: Sequence[str] = (),
+    tracking_uri: str | None = None,
+) -> dict[str, float]:
+    """The basin-map task (``task=basin_map``) as one MLflow run; returns its metrics."""
+    validate(cfg)
+    config = to_container(cfg)
+    tracking_uri = tracking.resolve_uri(tracking_uri or cfg.tracking.uri)
+    client = tracking.client_for(tracking_uri)
+    experiment_id = tracking.ensure_experiment(
+        client, cfg.tracking.experiment, cfg.tracking.artifact_root
+    )
+    tags = {
+        "task": "basin_map",
+        "data_recipe": cfg.data.recipe,
+        "optimizers": ",".join(config["basin"]["optimizers"]),
+    }
+    with tracking.run(client, experiment_id, "basin_map", tags) as run_id:
+        tracking.log_config(client, run_id, config, list(overrides))
+        summary = _basin_job(cfg, config, client, run_id, Path(output_dir))
+    summary["run_id"] = run_id
+    return summary
+
+
 def report(result: RunResult) -> str:
     """A short summary in the lab's words."""
     check, traj = result.gradcheck, result.trajectory

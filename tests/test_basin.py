@@ -1,0 +1,101 @@
+"""Basin maps: the vectorised path equals the single-start path, start by start."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import compose_config, run_cli, store_overrides
+from mlflow.tracking import MlflowClient
+
+from rnnlab import basin, rnn, runner
+from rnnlab.optim import GradientDescent, RProp
+from rnnlab.train import optimise
+
+
+def test_closed_form_coefficients_give_the_bptt_loss_and_gradient(lab_data):
+    rng = np.random.default_rng(3)
+    w = rng.uniform(-3, 3, size=(2, 200))
+    coef = basin.coefficients(lab_data.X, lab_data.t)
+    loss, grad = basin.loss_and_grad(coef, w)
+    for j in range(w.shape[1]):
+        ref_loss, ref_grad = rnn.loss_and_grad(lab_data.X, lab_data.t, w[:, j])
+        A, B, C, dA, dB = rnn.quadratic_coefficients(lab_data.X, lab_data.t, w[1:, j])
+        scale = w[0, j] ** 2 * A[0] + abs(2 * w[0, j] * B[0]) + C
+        assert abs(loss[j] - ref_loss) <= 1e-9 * max(ref_loss, 1e-3 * scale)
+        g_scale = [
+            abs(2 * w[0, j] * A[0]) + abs(2 * B[0]),
+            abs(w[0, j] ** 2 * dA[0]) + abs(2 * w[0, j] * dB[0]),
+        ]
+        for i in range(2):
+            assert abs(grad[i, j] - ref_grad[i]) <= 1e-9 * max(abs(ref_grad[i]), 1e-3 * g_scale[i])
+
+
+# The defaults of experiment=basin_map. (With a learning rate large enough to make the
+# dynamics chaotic, e.g. gd at 3e-4, the closed form's and BPTT's last-bit rounding
+# differences grow until the paths part: equal maths, not equal bits.)
+@pytest.mark.parametrize("opt", [RProp(), GradientDescent(1e-5)], ids=["rprop", "gd"])
+def test_vectorised_equals_single_start_path(lab_data, opt):
+    X, t = lab_data.X, lab_data.t
+    g = np.linspace(-3, 3, 64)
+    starts = np.stack(np.meshgrid(g, g), axis=-1).reshape(-1, 2)
+    tol = 0.2
+    res = basin.optimise_many(X, t, starts, opt, 200, tol, chunk=1000)  # several chunks
+    rng = np.random.default_rng(7)
+    sample = rng.choice(len(starts), 60, replace=False)
+    n_div = 0
+    for i in sample:
+        traj = optimise(X, t, tuple(starts[i]), opt, 200)
+        assert traj.diverged == res.diverged[i], starts[i]
+        if traj.diverged:
+            n_div += 1
+            assert res.diverged_at[i] == traj.iterations  # the same iteration
+            assert np.isnan(res.final_loss[i])
+            continue
+        assert np.isclose(res.final_loss[i], traj.final_loss, rtol=1e-6), starts[i]
+        below = np.flatnonzero(np.append(traj.loss, traj.final_loss) < tol)
+        expected = below[0] if below.size else -1
+        assert res.first_converged[i] == expected, starts[i]
+    if isinstance(opt, GradientDescent):
+        assert n_div > 0  # the sample includes diverging starts
+
+
+def test_basin_run_logs_maps_metrics_and_figure(tmp_path):
+    overrides = [
+        *store_overrides(tmp_path),
+        "experiment=basin_map",
+        "basin.resolution=24",
+        "iterations=60",
+        "plots.dpi=40",
+    ]
+    metrics = runner.execute_basin(compose_config(overrides), tmp_path / "job", overrides)
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    run = client.get_run(metrics["run_id"])
+    assert run.info.status == "FINISHED" and run.info.run_name == "basin_map"
+    m = run.data.metrics
+    for name in ("rprop", "gd"):
+        assert 0 <= m[f"{name}_fraction_converged"] <= 1
+        assert 0 <= m[f"{name}_fraction_diverged"] <= 1
+    assert m["gd_fraction_diverged"] > 0.3 and m["rprop_fraction_diverged"] == 0
+    paths = {f.path for f in client.list_artifacts(run.info.run_id, "results")}
+    assert "results/basin_map.npz" in paths
+    assert "figures/basin_map.png" in {
+        f.path for f in client.list_artifacts(run.info.run_id, "figures")
+    }
+    npz = np.load(
+        client.download_artifacts(run.info.run_id, "results/basin_map.npz", str(tmp_path))
+    )
+    assert npz["rprop_final_loss"].shape == (24, 24) and len(npz["wx"]) == 24
+    div = npz["gd_diverged_at"] >= 0
+    assert np.isclose(div.mean(), m["gd_fraction_diverged"])
+    assert np.all(np.isnan(npz["gd_final_loss"][div]))
+
+
+@pytest.mark.slow
+def test_basin_map_command_is_quiet_in_logs(tmp_path):
+    proc = run_cli(
+        ["experiment=basin_map", "basin.resolution=32", "iterations=50", "plots.dpi=40"],
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "rprop_fraction_converged" in proc.stdout
+    assert "it/s" not in proc.stderr and "start/s" not in proc.stderr  # no progress bar
