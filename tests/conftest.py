@@ -12,10 +12,9 @@ import numpy as np
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from rnnlab.config import CONF_DIR, register_configs
+from rnnlab.config import compose
 from rnnlab.data import make_dataset
 
 GOLDEN_PATH = Path(__file__).parent / "golden" / "lab8.json"
@@ -42,9 +41,7 @@ def store_overrides(tmp_path: Path) -> list[str]:
 
 def compose_config(overrides: list[str] | None = None) -> DictConfig:
     """The config the CLI would compose for these overrides (real Hydra composition)."""
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name="config", overrides=overrides or [])
+    return compose(overrides or [])
 
 
 def cli_command(args: list[str], script: str = "rnnlab") -> list[str]:

@@ -184,7 +184,7 @@ def test_interrupted_run_ends_killed_not_running(tmp_path, sig):
                 with contextlib.suppress(Exception):
                     runs = all_runs(store(tmp_path))
         assert runs and runs[0].info.status == "RUNNING"
-        time.sleep(1.0)  # well inside training
+        time.sleep(2.0)  # well inside training
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
     finally:

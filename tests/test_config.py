@@ -8,7 +8,7 @@ from conftest import compose_config
 from rnnlab.app import user_error
 from rnnlab.config import CONF_DIR, ConfigError, validate
 
-GROUPS = ["data", "init", "optimizer", "plots", "tracking"]
+GROUPS = ["data", "init", "optimizer", "plots", "tracking", "experiment"]
 
 
 def options(group: str) -> list[str]:

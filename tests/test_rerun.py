@@ -34,15 +34,21 @@ def figure_bytes(client, run_id, tmp_path):
     return out
 
 
-@pytest.fixture
-def api_run(tmp_path):
-    return rnnlab.run([*store_overrides(tmp_path), *SMALL], output_dir=tmp_path / "job")
+@pytest.fixture(scope="module")
+def store_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("store")
 
 
-def test_api_run_load_compare(tmp_path, api_run, golden):
+@pytest.fixture(scope="module")
+def api_run(store_dir):
+    """One run shared by this module's fast tests (each reads it; none changes it)."""
+    return rnnlab.run([*store_overrides(store_dir), *SMALL], output_dir=store_dir / "job")
+
+
+def test_api_run_load_compare(tmp_path, store_dir, api_run):
     r = api_run
     assert r.trajectory.iterations == 120 and len(r.trajectory.loss) == 120
-    loaded = rnnlab.load(r.run_id, tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    loaded = rnnlab.load(r.run_id, tracking_uri=f"sqlite:///{store_dir}/mlflow.db")
     assert loaded.run_id == r.run_id and loaded.experiment_id == r.experiment_id
     for a, b in [
         (loaded.trajectory.w, r.trajectory.w),
@@ -56,11 +62,11 @@ def test_api_run_load_compare(tmp_path, api_run, golden):
     assert loaded.config["optimizer"] == r.config["optimizer"]
     assert loaded.gradcheck.backprop == r.gradcheck.backprop
     second = rnnlab.run(
-        [*store_overrides(tmp_path), *SMALL, "optimizer=gd", "init=steady"],
+        [*store_overrides(store_dir), *SMALL, "optimizer=gd", "init=steady"],
         output_dir=tmp_path / "job2",
     )
     table = rnnlab.compare(
-        [r.run_id, second.run_id], tracking_uri=f"sqlite:///{tmp_path}/mlflow.db"
+        [r.run_id, second.run_id], tracking_uri=f"sqlite:///{store_dir}/mlflow.db"
     )
     assert list(table.index) == [r.run_id, second.run_id]
     assert list(table["optimizer.name"]) == ["rprop", "gd"]
@@ -68,8 +74,8 @@ def test_api_run_load_compare(tmp_path, api_run, golden):
     assert table.loc[r.run_id, "init.wx"] == -1.5
 
 
-def test_logged_model_predicts_the_test_sum_as_test_output(tmp_path, api_run, golden):
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+def test_logged_model_predicts_the_test_sum_as_test_output(store_dir, api_run, golden):
+    mlflow.set_tracking_uri(f"sqlite:///{store_dir}/mlflow.db")
     model = mlflow.pyfunc.load_model(f"runs:/{api_run.run_id}/model")
     out = model.predict(np.array([golden["test"]["input"]]))
     assert out.shape == (1,) and out[0] == api_run.summary["test_output"]
@@ -79,8 +85,8 @@ def test_logged_model_predicts_the_test_sum_as_test_output(tmp_path, api_run, go
     assert model.metadata.signature is not None
 
 
-def test_lineage_is_recorded(tmp_path, api_run):
-    tags = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").get_run(api_run.run_id).data.tags
+def test_lineage_is_recorded(store_dir, api_run):
+    tags = MlflowClient(f"sqlite:///{store_dir}/mlflow.db").get_run(api_run.run_id).data.tags
     import hashlib
     from importlib.metadata import version
 
@@ -92,8 +98,8 @@ def test_lineage_is_recorded(tmp_path, api_run):
     assert len(tags["data_digest"]) == 16
 
 
-def test_rerun_in_process_is_bitwise_equal(tmp_path, api_run):
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+def test_rerun_in_process_is_bitwise_equal(tmp_path, store_dir, api_run):
+    uri = f"sqlite:///{store_dir}/mlflow.db"
     client = MlflowClient(uri)
     again = rerun_run(client, api_run.run_id, [], uri, tmp_path / "reruns")
     assert histories(client, again.run_id) == histories(client, api_run.run_id)
@@ -105,8 +111,8 @@ def test_rerun_in_process_is_bitwise_equal(tmp_path, api_run):
     )
 
 
-def test_rerun_errors_are_clear_and_create_no_run(tmp_path, api_run):
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+def test_rerun_errors_are_clear_and_create_no_run(tmp_path, store_dir, api_run):
+    uri = f"sqlite:///{store_dir}/mlflow.db"
     client = MlflowClient(uri)
     with pytest.raises(RerunError, match="no run 'nope'"):
         rerun_run(client, "nope", [], uri, tmp_path)

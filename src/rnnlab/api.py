@@ -10,9 +10,9 @@ from datetime import datetime
 from pathlib import Path
 
 from rnnlab import runner, tracking
+from rnnlab.config import compose as compose_config
 from rnnlab.gradcheck import GradCheck
 from rnnlab.records import RecordError, load_record
-from rnnlab.rerun import compose_config
 
 DEFAULT_URI = "sqlite:///outputs/mlflow.db"
 

@@ -291,6 +291,16 @@ def validate(cfg: DictConfig) -> None:
     )
 
 
+def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
+    """The config ``rnnlab`` would compose for these overrides (Hydra's compose API)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return hydra_compose(config_name="config", overrides=list(overrides))
+
+
 def to_container(cfg: DictConfig) -> dict[str, Any]:
     """The resolved config as plain dicts and lists (Hydra's own node left out)."""
     return {

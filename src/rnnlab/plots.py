@@ -100,16 +100,7 @@ def loss_surface(
     """The loss over (wx, wrec), overview and zoom, with the named points marked."""
     fig, axes = _two_surfaces(X, t, overview, zoom, resolution, "Loss surface")
     for ax in axes:
-        for (name, (px, py)), colour in zip(points.items(), _colours(len(points)), strict=True):
-            ax.plot(
-                px,
-                py,
-                "o",
-                color=colour,
-                markeredgecolor="white",
-                markersize=7,
-                label=f"{name} ({px:g}, {py:g})",
-            )
+        _mark_points(ax, points)
     if points:
         fig.legend(
             *axes[0].get_legend_handles_labels(),
@@ -118,6 +109,20 @@ def loss_surface(
             title="$(w_x, w_{rec})$",
         )
     return fig
+
+
+def _mark_points(ax, points: Mapping[str, Sequence[float]]) -> None:
+    """The named points as coloured dots, labelled "name (wx, wrec)" for a legend."""
+    for (name, (px, py)), colour in zip(points.items(), _colours(len(points)), strict=True):
+        ax.plot(
+            px,
+            py,
+            "o",
+            color=colour,
+            markeredgecolor="white",
+            markersize=7,
+            label=f"{name} ({px:g}, {py:g})",
+        )
 
 
 def _colours(n: int) -> list:
@@ -408,18 +413,7 @@ def basin_maps(
                 aspect="auto",
                 interpolation="nearest",
             )
-            for (pname, (px, py)), colour in zip(
-                points.items(), _colours(len(points)), strict=True
-            ):
-                ax.plot(
-                    px,
-                    py,
-                    "o",
-                    color=colour,
-                    markeredgecolor="white",
-                    markersize=7,
-                    label=f"{pname} ({px:g}, {py:g})",
-                )
+            _mark_points(ax, points)
             ax.set_xlabel("start $w_x$")
             ax.set_ylabel("start $w_{rec}$")
         conv, div = float(np.mean(m["first_converged"] >= 0)), float(np.mean(diverged))

@@ -22,12 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
 
 from rnnlab import runner, sweep, tracking
 from rnnlab.app import user_error
-from rnnlab.config import CONF_DIR, ConfigError, register_configs, to_container, validate
+from rnnlab.config import ConfigError, to_container, validate
+from rnnlab.config import compose as compose_config
 from rnnlab.tracking import flatten
 
 DEFAULT_URI = "sqlite:///outputs/mlflow.db"
@@ -36,13 +35,6 @@ IGNORED = ("tracking.",)  # where a run is stored is not part of what it compute
 
 class RerunError(LookupError):
     """A run that cannot be rerun: unknown id, no logged config, or a changed conf/."""
-
-
-def compose_config(overrides: Sequence[str]) -> DictConfig:
-    """The config ``rnnlab`` would compose for these overrides."""
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides))
 
 
 def logged_inputs(client, run_id: str) -> tuple[Any, list[str], dict[str, Any]]:

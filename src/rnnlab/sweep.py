@@ -218,18 +218,7 @@ class Summary:
 
     def text(self) -> str:
         """The table for the console, then the verdict."""
-        shown = [
-            "job",
-            "init",
-            "optimizer",
-            "learning_rate",
-            "status",
-            "training",
-            "iterations",
-            "final_loss",
-            "final_wx",
-            "final_wrec",
-        ]
+        shown = COLUMNS[: COLUMNS.index("final_wrec") + 1]
         cells = [[_fmt(r.get(c)) for c in shown] for r in self.rows]
         widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(shown)]
         lines = ["  ".join(c.ljust(w) for c, w in zip(shown, widths, strict=True))]

@@ -25,6 +25,8 @@ from typing import Any
 
 # This machine's network is closed and experiments are private: no usage telemetry.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# Artifact transfers are small; MLflow's progress bars would only clutter stderr.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 import mlflow
 import numpy as np
