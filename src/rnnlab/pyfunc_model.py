@@ -15,6 +15,8 @@ import numpy as np
 from mlflow.pyfunc import PythonModel
 
 # The input is a plain float array, checked by the model's tensor signature instead.
+# (MLflow still prints its nudge once per process when it logs or loads the model: it
+# re-enables UserWarnings around that check. No type hint it accepts avoids it either.)
 warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method")
 
 
