@@ -18,6 +18,17 @@ from rnnlab.config import compose
 from rnnlab.data import make_dataset
 
 GOLDEN_PATH = Path(__file__).parent / "golden" / "lab8.json"
+# The per-iteration metrics and the named starting points the issues specify.
+SERIES = ["loss", "wx", "wrec", "grad_wx", "grad_wrec", "step_wx", "step_wrec"]
+INITS = [
+    "lab_start",
+    "steady",
+    "explode",
+    "explode_oscillate",
+    "vanish_at_once",
+    "vanish",
+    "vanish_oscillate",
+]
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -12,12 +12,11 @@ import time
 
 import numpy as np
 import pytest
-from conftest import assert_close, cli_command, cli_environment, run_cli
+from conftest import SERIES, assert_close, cli_command, cli_environment, run_cli
 from mlflow.tracking import MlflowClient
 
 pytestmark = pytest.mark.slow
 
-SERIES = ["loss", "wx", "wrec", "grad_wx", "grad_wrec", "step_wx", "step_wrec"]
 SUMMARY = [
     "final_loss",
     "final_wx",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import compose_config
+from conftest import INITS, compose_config
 
 from rnnlab.app import user_error
 from rnnlab.config import CONF_DIR, ConfigError, validate
@@ -17,17 +17,7 @@ def options(group: str) -> list[str]:
 
 def test_groups_have_the_documented_options():
     assert options("data") == ["binary", "lab8"]
-    assert options("init") == sorted(
-        [
-            "lab_start",
-            "steady",
-            "explode",
-            "explode_oscillate",
-            "vanish_at_once",
-            "vanish",
-            "vanish_oscillate",
-        ]
-    )
+    assert options("init") == sorted(INITS)
     assert options("optimizer") == ["gd", "rprop"]
     assert set(options("tracking")) == {"local", "server"}
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import mlflow
 import numpy as np
 import pytest
-from conftest import REPO, run_cli, store_overrides
+from conftest import REPO, SERIES, run_cli, store_overrides
 from mlflow.tracking import MlflowClient
 
 import rnnlab
 from rnnlab.records import RecordError
 from rnnlab.rerun import RerunError, rerun_run
 
-SERIES = ["loss", "wx", "wrec", "grad_wx", "grad_wrec", "step_wx", "step_wrec"]
 SMALL = ["iterations=120", "plots.resolution=60", "plots.dpi=40"]
 
 

@@ -7,21 +7,10 @@ import json
 import subprocess
 
 import pytest
-from conftest import cli_command, cli_environment, run_cli
+from conftest import INITS, SERIES, cli_command, cli_environment, run_cli
 from mlflow.tracking import MlflowClient
 
 pytestmark = pytest.mark.slow
-
-SERIES = ["loss", "wx", "wrec", "grad_wx", "grad_wrec", "step_wx", "step_wrec"]
-INITS = [
-    "lab_start",
-    "steady",
-    "explode",
-    "explode_oscillate",
-    "vanish_at_once",
-    "vanish",
-    "vanish_oscillate",
-]
 
 
 def store(tmp_path):

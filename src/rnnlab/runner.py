@@ -161,6 +161,18 @@ def gradient_curves(
     return curves
 
 
+def _store(cfg: DictConfig, tracking_uri: str | None, experiment_id: str | None):
+    """(client, absolute store URI, experiment id) for a job: the given URI and experiment
+    (a sweep's), or the config's, the experiment created if missing."""
+    tracking_uri = tracking.resolve_uri(tracking_uri or cfg.tracking.uri)
+    client = tracking.client_for(tracking_uri)
+    if experiment_id is None:
+        experiment_id = tracking.ensure_experiment(
+            client, cfg.tracking.experiment, cfg.tracking.artifact_root
+        )
+    return client, tracking_uri, experiment_id
+
+
 def execute(
     cfg: DictConfig,
     output_dir: Path,
@@ -181,12 +193,7 @@ def execute(
     validate(cfg)
     config = to_container(cfg)
     output_dir = Path(output_dir)
-    tracking_uri = tracking.resolve_uri(tracking_uri or cfg.tracking.uri)
-    client = tracking.client_for(tracking_uri)
-    if experiment_id is None:
-        experiment_id = tracking.ensure_experiment(
-            client, cfg.tracking.experiment, cfg.tracking.artifact_root
-        )
+    client, tracking_uri, experiment_id = _store(cfg, tracking_uri, experiment_id)
     opt_cfg = config["optimizer"]
     tags = {
         "optimizer": opt_cfg["name"],
@@ -346,11 +353,7 @@ def execute_basin(
     """The basin-map task (``task=basin_map``) as one MLflow run; returns its metrics."""
     validate(cfg)
     config = to_container(cfg)
-    tracking_uri = tracking.resolve_uri(tracking_uri or cfg.tracking.uri)
-    client = tracking.client_for(tracking_uri)
-    experiment_id = tracking.ensure_experiment(
-        client, cfg.tracking.experiment, cfg.tracking.artifact_root
-    )
+    client, _, experiment_id = _store(cfg, tracking_uri, None)
     tags = {
         "task": "basin_map",
         "data_recipe": cfg.data.recipe,
