@@ -15,6 +15,8 @@ import pytest
 from conftest import SERIES, assert_close, cli_command, cli_environment, run_cli
 from mlflow.tracking import MlflowClient
 
+from rnnlab.tracking import client_for
+
 pytestmark = pytest.mark.slow
 
 SUMMARY = [
@@ -181,7 +183,9 @@ def test_interrupted_run_ends_killed_not_running(tmp_path, sig):
             time.sleep(0.5)
             if (tmp_path / "outputs" / "mlflow.db").exists():
                 with contextlib.suppress(Exception):
-                    runs = all_runs(store(tmp_path))
+                    # through rnnlab's lock: opening the store while the job still runs
+                    # its schema migrations would race them
+                    runs = all_runs(client_for(f"sqlite:///{tmp_path}/outputs/mlflow.db"))
         assert runs and runs[0].info.status == "RUNNING"
         time.sleep(2.0)  # well inside training
         proc.send_signal(sig)
