@@ -99,3 +99,15 @@ def test_basin_map_command_is_quiet_in_logs(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "rprop_fraction_converged" in proc.stdout
     assert "it/s" not in proc.stderr and "start/s" not in proc.stderr  # no progress bar
+
+
+@pytest.mark.parametrize("T", [1, 2, 3, 8, 31])
+def test_split_polynomials_work_for_any_sequence_length(T):
+    rng = np.random.default_rng(T)
+    X = rng.uniform(size=(6, T)).round(2)
+    t = X.sum(axis=1)
+    w = rng.uniform(-2, 2, size=(2, 40))
+    loss, grad = basin.loss_and_grad(basin.coefficients(X, t), w)
+    ref_loss, ref_grad = rnn.closed_form_loss_and_grad(X, t, w[0], w[1])
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grad, ref_grad.T, rtol=1e-11, atol=1e-11)

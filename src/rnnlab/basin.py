@@ -7,8 +7,10 @@ polynomials in wrec (``rnn`` module docstring):
 
 with a = mean_i p_i * p_i (polynomial product), b = mean_i t_i p_i, where p_i holds the
 coefficients of P_i(r) = sum_k x_ik r^(T-k). The coefficients are computed once; then
-the loss and gradient of M starts cost one (M, 2T-1) table of powers and one matrix
-product per iteration. The step rules are ``optim``'s, applied to all starts at once.
+the loss and gradient of M starts cost one (T, M) table of powers r^0..r^(T-1), one
+matrix product and a few elementwise operations per iteration (A, of degree 2T-2, is
+split as A_lo + r^T A_hi so that the table stays T rows: it is the cost that counts).
+The step rules are ``optim``'s, applied to all starts at once.
 """
 
 from __future__ import annotations
@@ -23,23 +25,28 @@ from rnnlab.optim import Optimizer
 
 @dataclass(frozen=True)
 class Coefficients:
-    """Columns: A, A', B, B' as polynomials in r (rows = powers r^0 .. r^(2T-2)); and C."""
+    """A(r), A'(r), B(r), B'(r) as polynomials, for evaluation from the powers r^0..r^(T-1)
+    only: ``table`` columns are the low halves [A, A', B, B'] (coefficients of r^0..r^(T-1))
+    and the high halves [A, A'] (of r^T..r^(2T-1)), so that A = A_lo + r^T A_hi."""
 
-    table: np.ndarray  # (2T-1, 4)
+    table: np.ndarray  # (T, 6)
     C: float
 
 
 def coefficients(X: np.ndarray, t: np.ndarray) -> Coefficients:
     T = X.shape[1]
     p = X[:, ::-1]  # p[i, j] = coefficient of r^j in P_i
-    a = np.mean([np.convolve(row, row) for row in p], axis=0)  # degree 2T-2
-    b = np.mean(t[:, None] * p, axis=0)  # degree T-1
-    n = 2 * T - 1
-    table = np.zeros((n, 4))
-    table[:, 0] = a
-    table[: n - 1, 1] = a[1:] * np.arange(1, n)  # A'
-    table[:T, 2] = b
-    table[: T - 1, 3] = b[1:] * np.arange(1, T)  # B'
+    a = np.mean([np.convolve(row, row) for row in p], axis=0)  # r^0 .. r^(2T-2)
+    b = np.mean(t[:, None] * p, axis=0)  # r^0 .. r^(T-1)
+    da = a[1:] * np.arange(1, 2 * T - 1)  # r^0 .. r^(2T-3)
+    db = b[1:] * np.arange(1, T)  # r^0 .. r^(T-2)
+    table = np.zeros((T, 6))
+    table[:, 0] = a[:T]
+    table[: min(T, len(da)), 1] = da[:T]
+    table[:, 2] = b
+    table[: T - 1, 3] = db
+    table[: T - 1, 4] = a[T:]
+    table[: T - 2, 5] = da[T:]
     return Coefficients(table=table, C=float(np.mean(t * t)))
 
 
@@ -47,12 +54,15 @@ def loss_and_grad(coef: Coefficients, w: np.ndarray) -> tuple[np.ndarray, np.nda
     """Loss (M,) and gradient (2, M) at the starts w (2, M): row 0 wx, row 1 wrec.
     Non-finite where it overflows."""
     wx, r = w[0], w[1]
-    n = coef.table.shape[0]
-    powers = np.empty((n, len(r)))
+    T = coef.table.shape[0]
+    powers = np.empty((T, len(r)))
     powers[0] = 1.0
-    for j in range(1, n):  # r^j by repeated multiplication, row by row (cache friendly)
+    for j in range(1, T):  # r^j by repeated multiplication, row by row (cache friendly)
         np.multiply(powers[j - 1], r, out=powers[j])
-    A, dA, B, dB = coef.table.T @ powers
+    A, dA, B, dB, A_hi, dA_hi = coef.table.T @ powers
+    rT = powers[T - 1] * r
+    A += rT * A_hi
+    dA += rT * dA_hi
     wxA = wx * A
     loss = wx * (wxA - 2.0 * B) + coef.C
     grad = np.stack([2.0 * (wxA - B), wx * (wx * dA - 2.0 * dB)])
@@ -91,9 +101,9 @@ def optimise_many(
     (memory stays O(chunk T) whatever M is).
 
     A start diverges at the first iteration whose loss, gradient or update is not
-    finite, as ``train.optimise`` decides for one start; its final loss is then NaN.
-    (Diverged starts keep computing NaNs with the others rather than being masked out:
-    cheaper, and nothing reads them.) ``progress(n)`` is told each chunk's size.
+    finite, as ``train.optimise`` decides for one start; its final loss is then NaN and
+    its column is dropped from the work (gradient descent loses most of the lab's grid
+    in its first iterations). ``progress(n)`` is told each chunk's size.
     """
     coef = coefficients(X, t)
     M = len(starts)
@@ -107,9 +117,10 @@ def optimise_many(
         w = np.array(starts[sl], dtype=float).T.copy()  # (2, m)
         state = optimizer.init(w)
         m = w.shape[1]
-        alive = np.ones(m, dtype=bool)
+        idx = np.arange(m)  # the chunk's starts still being optimised (columns of w)
         first = np.full(m, -1, dtype=np.int64)
         died = np.full(m, -1, dtype=np.int64)
+        final = np.full(m, np.nan)
         with np.errstate(all="ignore"):
             for k in range(iterations + 1):
                 loss, grad = loss_and_grad(coef, w)
@@ -119,14 +130,19 @@ def optimise_many(
                 if k < iterations:
                     w, state, step = optimizer.step(w, grad, state)
                     ok &= np.isfinite(w[0] + w[1] + step[0] + step[1])
-                bad = alive & ~ok
-                died[bad] = k
-                alive &= ok
-                hit = alive & (first < 0) & (loss < tolerance)
-                first[hit] = k
-                if not alive.any():
+                died[idx[~ok]] = k
+                hit = ok & (loss < tolerance)
+                hit[hit] = first[idx[hit]] < 0
+                first[idx[hit]] = k
+                if k == iterations:
+                    final[idx[ok]] = loss[ok]
                     break
-        out.final_loss[sl] = np.where(alive, loss, np.nan)
+                if not ok.all():  # diverged starts need no more work: drop their columns
+                    idx, w = idx[ok], w[:, ok]
+                    state = tuple(s[:, ok] for s in state)
+                    if idx.size == 0:
+                        break
+        out.final_loss[sl] = final
         out.first_converged[sl] = first
         out.diverged_at[sl] = died
         if progress:
