@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
 from rnnlab import runner, tracking
 from rnnlab.config import compose as compose_config
-from rnnlab.gradcheck import GradCheck
-from rnnlab.records import RecordError, load_record
-
-DEFAULT_URI = "sqlite:///outputs/mlflow.db"
+from rnnlab.records import load_record
 
 
 def run(overrides: Sequence[str] = (), output_dir: str | Path | None = None) -> runner.RunResult:
@@ -31,39 +25,23 @@ def run(overrides: Sequence[str] = (), output_dir: str | Path | None = None) -> 
 
 
 def _uri(tracking_uri: str | None) -> str:
-    return tracking.resolve_uri(tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_URI))
+    return tracking.resolve_uri(tracking_uri or tracking.default_uri())
 
 
 def load(run_id: str, tracking_uri: str | None = None) -> runner.RunResult:
     """A logged run read back from the store (no retraining), as a ``RunResult``."""
     uri = _uri(tracking_uri)
-    client = tracking.client_for(uri)
-    record = load_record(client, run_id)
-    run_info = tracking.get_run(client, run_id)
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path = tracking.download(client, run_id, "results/gradcheck.json", Path(tmp))
-        except Exception:
-            raise RecordError(f"run {run_id} has no results/gradcheck.json") from None
-        raw = json.loads(path.read_text())
-    check = GradCheck(
-        at=tuple(raw["at"]),
-        eps=raw["eps"],
-        backprop=raw["backprop"],
-        numerical=raw["numerical"],
-        rel_error=raw["rel_error"],
-        rtol=raw["rtol"],
-    )
+    record = load_record(tracking.client_for(uri), run_id)
     summary = {
         k: float(v) for k, v in record.summary.items() if k in runner.SUMMARY_KEYS and v is not None
     }
     return runner.RunResult(
         run_id=run_id,
-        experiment_id=run_info.info.experiment_id,
+        experiment_id=record.experiment_id,
         tracking_uri=uri,
         config=record.config,
         trajectory=record.trajectory,
-        gradcheck=check,
+        gradcheck=record.gradcheck,
         summary=summary,
     )
 

@@ -32,15 +32,30 @@ def main(cfg: DictConfig) -> float | dict:
     """Train and log one job; return the final loss for sweepers to minimise (a basin
     map returns its metrics)."""
     hc = HydraConfig.get()
-    if cfg.task == "basin_map":
-        try:
-            metrics = runner.execute_basin(
-                cfg, Path(hc.runtime.output_dir), list(hc.overrides.task)
+    overrides = list(hc.overrides.task)
+    ctx = sweep.current()
+    if hc.mode == RunMode.MULTIRUN and ctx is None and cfg.task == "train":
+        validate(cfg)  # a bad value explains itself in one line
+        raise RuntimeError("the sweep has no MLflow parent run: its callback failed (see above)")
+    try:
+        if cfg.task == "basin_map":
+            metrics = runner.execute_basin(cfg, Path(hc.runtime.output_dir), overrides)
+        else:
+            result = runner.execute(
+                cfg,
+                Path(hc.runtime.output_dir),
+                overrides,
+                parent_run_id=ctx.parent_run_id if ctx else None,
+                experiment_id=ctx.experiment_id if ctx else None,
+                extra_tags={sweep.SWEEP_JOB_TAG: str(ctx.job_num)} if ctx else None,
+                tracking_uri=ctx.tracking_uri if ctx else None,
             )
-        except ConfigError as exc:
-            if hc.mode != RunMode.RUN:
-                raise
-            _exit_with(exc)
+    except (ConfigError, runner.GradientCheckFailed) as exc:
+        if hc.mode != RunMode.RUN:
+            raise  # in a sweep this job fails; the others go on
+        # A single run: say it in one line, without Hydra's "Error executing job" report.
+        _exit_with(exc)
+    if cfg.task == "basin_map":
         print(
             "\n".join(
                 f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}"
@@ -50,31 +65,12 @@ def main(cfg: DictConfig) -> float | dict:
             flush=True,
         )
         return metrics
-    ctx = sweep.current()
-    if hc.mode == RunMode.MULTIRUN and ctx is None:
-        validate(cfg)  # a bad value explains itself in one line
-        raise RuntimeError("the sweep has no MLflow parent run: its callback failed (see above)")
-    try:
-        result = runner.execute(
-            cfg,
-            Path(hc.runtime.output_dir),
-            list(hc.overrides.task),
-            parent_run_id=ctx.parent_run_id if ctx else None,
-            experiment_id=ctx.experiment_id if ctx else None,
-            extra_tags={sweep.SWEEP_JOB_TAG: str(ctx.job_num)} if ctx else None,
-            tracking_uri=ctx.tracking_uri if ctx else None,
-        )
-    except (ConfigError, runner.GradientCheckFailed) as exc:
-        if hc.mode != RunMode.RUN:
-            raise  # in a sweep this job fails; the others go on
-        # A single run: say it in one line, without Hydra's "Error executing job" report.
-        _exit_with(exc)
     if hc.mode == RunMode.RUN:
         print(runner.report(result), flush=True)
     else:
         traj = result.trajectory
         print(
-            f"[job {hc.job.num}] {' '.join(hc.overrides.task)}: final loss "
+            f"[job {hc.job.num}] {' '.join(overrides)}: final loss "
             f"{result.final_loss:.6g} after {traj.iterations} iterations ({traj.status}); "
             f"run {result.run_id}",
             flush=True,

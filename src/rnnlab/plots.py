@@ -358,6 +358,13 @@ def sweep_loss_curves(groups: Mapping[str, Sequence[tuple[str, np.ndarray, bool]
     return fig
 
 
+def _grid_image(ax, values: np.ndarray, extent, **style):
+    """One value per start of a grid (rows follow wrec), drawn as square cells."""
+    return ax.imshow(
+        values, origin="lower", extent=extent, aspect="auto", interpolation="nearest", **style
+    )
+
+
 def basin_maps(
     maps: Mapping[str, Mapping[str, np.ndarray]],
     bounds: Range,
@@ -381,38 +388,14 @@ def basin_maps(
     for row, (name, m) in zip(axes, maps.items(), strict=True):
         diverged = m["diverged_at"] >= 0
         loss = np.ma.masked_invalid(np.where(diverged, np.nan, m["final_loss"]))
-        im = row[0].imshow(
-            loss,
-            origin="lower",
-            extent=extent,
-            cmap=loss_cmap,
-            aspect="auto",
-            norm=LogNorm(vmin=lo, vmax=hi),
-            interpolation="nearest",
-        )
+        im = _grid_image(row[0], loss, extent, cmap=loss_cmap, norm=LogNorm(vmin=lo, vmax=hi))
         cbar = fig.colorbar(im, ax=row[0], ticks=LogLocator(numticks=8), extend="min")
         cbar.set_label(f"final loss (log scale; black: < {lo:.2g})")
         its = np.ma.masked_less(m["first_converged"].astype(float), 0)
-        im2 = row[1].imshow(
-            its,
-            origin="lower",
-            extent=extent,
-            cmap=iter_cmap,
-            aspect="auto",
-            vmin=0,
-            vmax=iterations,
-            interpolation="nearest",
-        )
+        im2 = _grid_image(row[1], its, extent, cmap=iter_cmap, vmin=0, vmax=iterations)
         fig.colorbar(im2, ax=row[1]).set_label(f"iterations to loss < {tolerance:g}")
         for ax in row:
-            ax.imshow(
-                np.ma.masked_where(~diverged, diverged),
-                origin="lower",
-                extent=extent,
-                cmap=diverged_cmap,
-                aspect="auto",
-                interpolation="nearest",
-            )
+            _grid_image(ax, np.ma.masked_where(~diverged, diverged), extent, cmap=diverged_cmap)
             _mark_points(ax, points)
             ax.set_xlabel("start $w_x$")
             ax.set_ylabel("start $w_{rec}$")

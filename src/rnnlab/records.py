@@ -18,6 +18,7 @@ import yaml
 
 from rnnlab import tracking
 from rnnlab.data import Dataset
+from rnnlab.gradcheck import GradCheck
 from rnnlab.train import Trajectory
 
 
@@ -28,10 +29,12 @@ class RecordError(LookupError):
 @dataclass
 class RunRecord:
     run_id: str
+    experiment_id: str
     config: dict[str, Any]
     dataset: Dataset
     trajectory: Trajectory
     curves: dict[str, tuple[float, float, np.ndarray]]
+    gradcheck: GradCheck
     summary: dict[str, Any]
 
 
@@ -73,7 +76,7 @@ def read_curves(json_path: Path) -> dict[str, tuple[float, float, np.ndarray]]:
 def load_record(client, run_id: str) -> RunRecord:
     """Read everything the run logged for its figures and summary."""
     try:
-        tracking.get_run(client, run_id)
+        run = tracking.get_run(client, run_id)
     except LookupError as exc:
         raise RecordError(str(exc)) from None
     with tempfile.TemporaryDirectory() as tmp:
@@ -87,11 +90,15 @@ def load_record(client, run_id: str) -> RunRecord:
             ) from None
         config = yaml.safe_load(config_file.read_text())
         summary = json.loads((results / "summary.json").read_text())
+        check = json.loads((results / "gradcheck.json").read_text())
+        check.pop("passed", None)
         return RunRecord(
             run_id=run_id,
+            experiment_id=run.info.experiment_id,
             config=config,
             dataset=read_dataset(data_dir / "dataset.csv", config),
             trajectory=read_trajectory(results / "trajectory.csv", summary),
             curves=read_curves(results / "gradient_over_time.json"),
+            gradcheck=GradCheck(**{**check, "at": tuple(check["at"])}),
             summary=summary,
         )

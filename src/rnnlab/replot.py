@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from rnnlab import tracking
 from rnnlab.records import RecordError, load_record
 from rnnlab.runner import draw_figures, optimizer_label
-
-DEFAULT_URI = "sqlite:///outputs/mlflow.db"
 
 
 def redraw(run_id: str, tracking_uri: str, out: Path) -> list[Path]:
@@ -36,8 +33,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("run_id", help="the MLflow run id")
     parser.add_argument(
         "--tracking-uri",
-        default=os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_URI),
-        help=f"MLflow store (default: $MLFLOW_TRACKING_URI or {DEFAULT_URI})",
+        default=tracking.default_uri(),
+        help=f"MLflow store (default: $MLFLOW_TRACKING_URI or {tracking.DEFAULT_URI})",
     )
     parser.add_argument(
         "--out",

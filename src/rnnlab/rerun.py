@@ -13,7 +13,6 @@ parent reruns every child under a new parent.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -29,7 +28,6 @@ from rnnlab.config import ConfigError, to_container, validate
 from rnnlab.config import compose as compose_config
 from rnnlab.tracking import flatten
 
-DEFAULT_URI = "sqlite:///outputs/mlflow.db"
 IGNORED = ("tracking.",)  # where a run is stored is not part of what it computes
 
 
@@ -149,8 +147,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. optimizer=gd")
     parser.add_argument(
         "--tracking-uri",
-        default=os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_URI),
-        help=f"MLflow store (default: $MLFLOW_TRACKING_URI or {DEFAULT_URI})",
+        default=tracking.default_uri(),
+        help=f"MLflow store (default: $MLFLOW_TRACKING_URI or {tracking.DEFAULT_URI})",
     )
     args = parser.parse_args(argv)
     tracking_uri = tracking.resolve_uri(args.tracking_uri)
@@ -165,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
             result = rerun_run(client, args.run_id, args.overrides, tracking_uri, out_root)
             print(runner.report(result))
             print(f"rerun of {args.run_id}")
-    except (RerunError, LookupError, ConfigError) as exc:
+    except (LookupError, ConfigError) as exc:  # RerunError is a LookupError
         print(f"rnnlab-rerun: error: {exc}", file=sys.stderr)
         sys.exit(2)
     except Exception as exc:

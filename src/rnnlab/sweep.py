@@ -116,19 +116,13 @@ class MlflowSweepCallback(Callback):
         _current = None
         if self.parent_run_id is None:
             return
-        failed = job_return.status != JobStatus.COMPLETED
-        exc = job_return._return_value
-        record = {
-            "num": int(config.hydra.job.num),
-            "overrides": list(job_return.overrides or []),
-            "error": f"{type(exc).__name__}: {exc}" if failed else None,
-        }
+        exc = job_return._return_value if job_return.status != JobStatus.COMPLETED else None
         record_job(
             tracking.client_for(self.tracking_uri),
             self.parent_run_id,
-            record["num"],
-            record["overrides"],
-            record["error"],
+            int(config.hydra.job.num),
+            list(job_return.overrides or []),
+            f"{type(exc).__name__}: {exc}" if exc is not None else None,
         )
 
     # --- closing the parent --------------------------------------------------------

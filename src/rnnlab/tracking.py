@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import math
@@ -40,6 +41,14 @@ PARAM_BATCH = 100  # ... and of params per call
 PARENT_TAG = "mlflow.parentRunId"
 
 
+DEFAULT_URI = "sqlite:///outputs/mlflow.db"  # as conf/tracking/local.yaml
+
+
+def default_uri() -> str:
+    """The store the helper commands read by default: $MLFLOW_TRACKING_URI or the local one."""
+    return os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_URI)
+
+
 def resolve_uri(uri: str) -> str:
     """Make a relative ``sqlite:///path`` absolute against the current directory.
 
@@ -63,6 +72,9 @@ def artifact_location(artifact_root: str | None) -> str | None:
     return Path(artifact_root).resolve().as_uri()
 
 
+_clients: dict[str, MlflowClient] = {}  # one per store and process: opened (and locked) once
+
+
 def client_for(uri: str) -> MlflowClient:
     """A client on the store at ``uri`` (also made the process-wide default).
 
@@ -71,8 +83,10 @@ def client_for(uri: str) -> MlflowClient:
     """
     uri = resolve_uri(uri)
     mlflow.set_tracking_uri(uri)
+    if uri in _clients:
+        return _clients[uri]
     if not uri.startswith("sqlite:///"):
-        return MlflowClient(tracking_uri=uri)
+        return _clients.setdefault(uri, MlflowClient(tracking_uri=uri))
     lock_path = Path(uri[len("sqlite:///") :] + ".lock")
     with open(lock_path, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -81,7 +95,7 @@ def client_for(uri: str) -> MlflowClient:
             client.search_experiments(max_results=1)  # opens the store: migrations run here
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
-    return client
+    return _clients.setdefault(uri, client)
 
 
 def ensure_experiment(client: MlflowClient, name: str, artifact_root: str | None) -> str:
@@ -333,6 +347,7 @@ def log_model(run_id: str, wx: float, wrec: float, example: np.ndarray) -> None:
         )
 
 
+@functools.cache
 def lineage() -> dict[str, str]:
     """What it takes to reproduce a run: library versions and the lock file's hash."""
     tags = {
