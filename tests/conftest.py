@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+import mlflow
 import pytest
 from omegaconf import DictConfig
 
@@ -30,6 +31,13 @@ INITS = [
     "vanish_oscillate",
 ]
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_store_in_the_checkout(tmp_path_factory):
+    """A test that forgets to name its store must not write one into the source tree."""
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path_factory.mktemp('stray')}/mlflow.db")
+    os.environ["RNNLAB_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
 
 
 @pytest.fixture(scope="session")

@@ -33,30 +33,52 @@ def test_closed_form_coefficients_give_the_bptt_loss_and_gradient(lab_data):
 # The defaults of experiment=basin_map. (With a learning rate large enough to make the
 # dynamics chaotic, e.g. gd at 3e-4, the closed form's and BPTT's last-bit rounding
 # differences grow until the paths part: equal maths, not equal bits.)
+@pytest.mark.parametrize("loss_factor", [1e6, None], ids=["bounded", "overflow-only"])
 @pytest.mark.parametrize("opt", [RProp(), GradientDescent(1e-5)], ids=["rprop", "gd"])
-def test_vectorised_equals_single_start_path(lab_data, opt):
+def test_vectorised_equals_single_start_path(lab_data, opt, loss_factor):
     X, t = lab_data.X, lab_data.t
     g = np.linspace(-3, 3, 40)
     starts = np.stack(np.meshgrid(g, g), axis=-1).reshape(-1, 2)
     tol = 0.2
-    res = basin.optimise_many(X, t, starts, opt, 200, tol, chunk=500)  # several chunks
+    res = basin.optimise_many(X, t, starts, opt, 200, tol, 500, None, loss_factor)  # 4 chunks
     rng = np.random.default_rng(7)
     sample = rng.choice(len(starts), 40, replace=False)
     n_div = 0
     for i in sample:
-        traj = optimise(X, t, tuple(starts[i]), opt, 200)
+        traj = optimise(X, t, tuple(starts[i]), opt, 200, loss_factor=loss_factor)
         assert traj.diverged == res.diverged[i], starts[i]
         if traj.diverged:
             n_div += 1
-            assert res.diverged_at[i] == traj.iterations  # the same iteration
+            assert res.diverged_at[i] == traj.diverged_at  # the same iteration
             assert np.isnan(res.final_loss[i])
             continue
         assert np.isclose(res.final_loss[i], traj.final_loss, rtol=1e-6), starts[i]
-        below = np.flatnonzero(np.append(traj.loss, traj.final_loss) < tol)
+        below = np.flatnonzero(traj.loss < tol)
         expected = below[0] if below.size else -1
         assert res.first_converged[i] == expected, starts[i]
     if isinstance(opt, GradientDescent):
         assert n_div > 0  # the sample includes diverging starts
+
+
+def test_the_loss_bound_stops_blow_ups_earlier_in_basin_maps(lab_data):
+    """With the bound, gradient descent's diverging starts stop at the iteration whose
+    loss first exceeds 1e6 x the start's: no later than where overflow stops them, and
+    earlier from explode_oscillate (1, -2), where the loss reaches 5e281 unbounded."""
+    X, t = lab_data.X, lab_data.t
+    starts = np.array([[1.0, 2.0], [1.0, -2.0], [-1.5, 2.0], [2.0, 1.0]])
+    opt = GradientDescent(1e-5)
+    bounded = basin.optimise_many(X, t, starts, opt, 300, 0.2, loss_factor=1e6)
+    free = basin.optimise_many(X, t, starts, opt, 300, 0.2, loss_factor=None)
+    np.testing.assert_array_equal(bounded.diverged, [True, True, True, False])
+    assert np.all(bounded.diverged_at[:3] <= free.diverged_at[:3])
+    assert bounded.diverged_at[1] < free.diverged_at[1]
+    for i in range(3):
+        traj = optimise(X, t, tuple(starts[i]), opt, 300, loss_factor=None)
+        k = bounded.diverged_at[i]
+        # the unbounded path crosses the bound (or overflows) at the stopping iteration
+        assert k == traj.diverged_at or traj.loss[k] > 1e6 * traj.loss[0]
+        assert np.all(traj.loss[:k] <= 1e6 * traj.loss[0])
+    assert bounded.final_loss[3] == free.final_loss[3]
 
 
 def test_basin_run_logs_maps_metrics_and_figure(tmp_path):
@@ -71,6 +93,13 @@ def test_basin_run_logs_maps_metrics_and_figure(tmp_path):
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     run = client.get_run(metrics["run_id"])
     assert run.info.status == "FINISHED" and run.info.run_name == "basin_map"
+    # its own keys as params: it covers every start and carries its optimisers
+    p = run.data.params
+    assert not any(k.startswith(("init.", "optimizer.", "plots.", "tracking.")) for k in p)
+    assert p["basin.resolution"] == "24" and p["basin.bounds"] == "-3.0 3.0 -3.0 3.0"
+    assert p["basin.optimizers.gd.learning_rate"] == "1e-05" and p["iterations"] == "60"
+    assert p["divergence.loss_factor"] == "1000000.0" and "basin.chunk" not in p
+    assert "converged" in run.data.tags["mlflow.note.content"]
     m = run.data.metrics
     for name in ("rprop", "gd"):
         assert 0 <= m[f"{name}_fraction_converged"] <= 1

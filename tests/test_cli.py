@@ -30,6 +30,26 @@ SUMMARY = [
     "iterations",
     "diverged",
 ]
+# The params of a training run: the keys that decide its result (issue 9), no more.
+RUN_PARAMS = {
+    "data.recipe",
+    "data.n_samples",
+    "data.seq_len",
+    "data.seed",
+    "data.test_sequence",
+    "init.name",
+    "init.wx",
+    "init.wrec",
+    "optimizer.name",
+    "optimizer.initial_step",
+    "optimizer.eta_plus",
+    "optimizer.eta_minus",
+    "optimizer.step_min",
+    "optimizer.step_max",
+    "iterations",
+    "tolerance",
+    "divergence.loss_factor",
+}
 
 
 def store(tmp_path):
@@ -51,9 +71,15 @@ def artifact_paths(client, run_id, path=None):
 def test_default_run_reproduces_lab8_in_one_mlflow_run(tmp_path, golden):
     proc = run_cli([], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "Final weights are: wx = 1.6779, wrec = 0.9398" in proc.stdout
-    assert "No gradient errors found" in proc.stdout
-    assert "12.0768" in proc.stdout and "11.9200" in proc.stdout
+    # the console: the lab's lines and where the run is, nothing else (no MLflow chatter)
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 5, proc.stdout
+    assert lines[0].startswith("Gradient check at (1.2, 1.2): No gradient errors found")
+    assert lines[1] == "Final weights are: wx = 1.6779, wrec = 0.9398"
+    assert lines[2] == "Output from model: 12.0768; expected output (sum of input): 11.9200"
+    assert lines[3] == "Final loss 0.111257 after 500 iterations (completed)."
+    assert lines[4].startswith("MLflow run ") and "outputs/mlflow.db" in lines[4]
+    assert proc.stderr == ""
 
     client = store(tmp_path)
     runs = all_runs(client)
@@ -65,23 +91,37 @@ def test_default_run_reproduces_lab8_in_one_mlflow_run(tmp_path, golden):
     exp = client.get_experiment(run.info.experiment_id)
     assert exp.name == "rnnlab"
     assert exp.artifact_location.startswith(f"file://{tmp_path}/outputs/")
+    assert "lab 8" in exp.tags["mlflow.note.content"]  # the experiment's description
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
 
     p = run.data.params
+    assert set(p) == RUN_PARAMS  # no tracking.*, plots.*, basin.*, and no wx/wrec from the model
     assert p["optimizer.eta_minus"] == "0.5" and p["init.wx"] == "-1.5"
     assert p["data.seed"] == "61185" and p["iterations"] == "500"
-    assert p["tracking.experiment"] == "rnnlab"
+    assert p["divergence.loss_factor"] == "1000000.0"
+    assert p["data.test_sequence"].startswith("0.66 0.33 0.33 0.66 1.0 ")  # a short string
     t = run.data.tags
     assert (t["optimizer"], t["init"], t["data_recipe"]) == ("rprop", "lab_start", "lab8")
     assert len(t["git_commit"]) in (40, 7) or t["git_commit"] == "unknown"
+    # MLflow's standard columns (Source, Created by) and the run's description
+    assert t["mlflow.source.name"] == "rnnlab" and t["mlflow.source.type"] == "LOCAL"
+    assert t["mlflow.user"] and t["mlflow.source.git.commit"] == t["git_commit"]
+    assert t["mlflow.note.content"] == (
+        "RProp from lab_start (-1.5, 2): 500 iterations, final loss 0.111, completed"
+    )
 
+    # the history ends where the run ends: points 0..500, updates 0..499
     for key in SERIES:
         history = client.get_metric_history(run.info.run_id, key)
-        assert [m.step for m in sorted(history, key=lambda m: m.step)] == list(range(500)), key
+        n = 500 if key.startswith("step_") else 501
+        assert [m.step for m in sorted(history, key=lambda m: m.step)] == list(range(n)), key
     loss = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "loss")}
     for k, value in golden["rprop"]["loss_at_iteration"].items():
         assert_close(loss[int(k)], value, 1e-12)
-
     m = run.data.metrics
+    assert m["loss"] == m["final_loss"] == loss[500]  # the latest loss is the final loss
+    assert (m["wx"], m["wrec"]) == (m["final_wx"], m["final_wrec"])
+
     assert set(SUMMARY) <= set(m)
     assert_close(m["final_wx"], golden["rprop"]["final"]["wx"], 1e-12)
     assert_close(m["final_wrec"], golden["rprop"]["final"]["wrec"], 1e-12)
@@ -109,8 +149,9 @@ def test_default_run_reproduces_lab8_in_one_mlflow_run(tmp_path, golden):
 
     local = client.download_artifacts(run.info.run_id, "results/trajectory.csv", str(tmp_path))
     rows = list(csv.DictReader(io.StringIO(open(local).read())))
-    assert len(rows) == 500 and list(rows[0]) == ["iteration", *SERIES]
+    assert len(rows) == 501 and list(rows[0]) == ["iteration", *SERIES]
     assert float(rows[499]["loss"]) == golden["rprop"]["loss_at_iteration"]["499"]
+    assert float(rows[500]["loss"]) == m["final_loss"] and rows[500]["step_wx"] == "nan"
 
     inputs = run.inputs.dataset_inputs
     assert len(inputs) == 1 and inputs[0].dataset.digest
@@ -119,20 +160,28 @@ def test_default_run_reproduces_lab8_in_one_mlflow_run(tmp_path, golden):
     np.testing.assert_array_equal(data[:, :-1], np.array(golden["data"]["X"]))
 
 
-def test_gd_from_explode_finishes_marked_diverged(tmp_path):
-    proc = run_cli(["optimizer=gd", "init=explode", "plots=none"], cwd=tmp_path)
+def test_gd_from_explode_oscillate_stops_at_the_loss_bound_named_diverged(tmp_path):
+    proc = run_cli(["optimizer=gd", "init=explode_oscillate", "plots=none"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "diverged" in proc.stdout
+    assert "Training diverged at iteration 1" in proc.stdout and proc.stderr == ""
     client = store(tmp_path)
     (run,) = all_runs(client)
-    assert run.info.status == "FINISHED" and run.info.run_name == "gd-explode"
-    assert run.data.metrics["diverged"] == 1 and run.data.tags["status"] == "diverged"
-    n = int(run.data.metrics["iterations"])
-    assert 0 < n < 500
+    # Finished (it ran as asked), told apart from a good run by its name and description
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name == "(diverged) gd-explode_oscillate"
+    assert run.data.tags["mlflow.note.content"].endswith("diverged at iteration 1")
+    m = run.data.metrics
+    assert m["diverged"] == 1 and m["diverged_at"] == 1 and run.data.tags["status"] == "diverged"
+    # no final loss, weights or test output: nothing to scale a comparison to a blow-up
+    assert not {"final_loss", "final_wx", "final_wrec", "test_output", "test_error"} & set(m)
+    n = int(m["iterations"])
+    assert n == 0
+    losses = [x.value for x in client.get_metric_history(run.info.run_id, "loss")]
+    assert len(losses) == n + 1 and max(losses) <= 1e6 * losses[0] < 1e17  # bounded
     for key in SERIES:
-        values = [m.value for m in client.get_metric_history(run.info.run_id, key)]
-        assert len(values) == n and all(math.isfinite(v) for v in values), key
-    assert all(math.isfinite(v) for v in run.data.metrics.values())
+        values = [x.value for x in client.get_metric_history(run.info.run_id, key)]
+        assert all(math.isfinite(v) for v in values), key
+    assert all(math.isfinite(v) for v in m.values())
     assert "RuntimeWarning" not in proc.stderr and "overflow" not in proc.stderr
 
 
@@ -164,6 +213,15 @@ def test_help_lists_groups_and_cfg_prints_config(tmp_path):
     proc = run_cli(["--cfg", "job", "optimizer=gd"], cwd=tmp_path)
     assert proc.returncode == 0
     assert "learning_rate: 1.0e-05" in proc.stdout
+
+
+def test_verbose_flag_brings_back_the_libraries_log_lines(tmp_path):
+    proc = run_cli(["-v", "plots=none", "iterations=5", "tracking.log_model=false"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "INFO mlflow.store.db.utils: Creating initial MLflow database tables" in proc.stderr
+    quiet = run_cli(["plots=none", "iterations=5", "tracking.log_model=false"], cwd=tmp_path)
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    assert len(quiet.stdout.splitlines()) == 5
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

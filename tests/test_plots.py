@@ -63,7 +63,7 @@ def test_gradient_over_time_figure(lab_data):
 
 def test_trajectory_figure(lab_data):
     traj = optimise(lab_data.X, lab_data.t, (-1.5, 2.0), RProp(), 100)
-    path = np.vstack([traj.w, traj.final_w])
+    path = traj.w
     fig = plots.trajectory(lab_data.X, lab_data.t, path, "RProp", OVERVIEW, [0, 2, 0, 2], 40)
     assert "RProp" in fig.get_suptitle()
     panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
@@ -79,9 +79,10 @@ def test_training_curves_and_steps_figures(lab_data):
     traj = optimise(lab_data.X, lab_data.t, (-1.5, 2.0), RProp(), 60)
     fig = plots.training_curves(traj.columns(), "RProp")
     ax_loss, ax_w = fig.axes
-    assert ax_loss.get_yscale() == "log" and len(ax_loss.get_lines()[0].get_xdata()) == 60
+    assert ax_loss.get_yscale() == "log" and len(ax_loss.get_lines()[0].get_xdata()) == 61
     assert len(ax_w.get_lines()) == 2 and ax_w.get_xlabel() == "iteration"
     fig = plots.steps(traj.columns(), "RProp")
     assert [ax.get_yscale() for ax in fig.axes] == ["log", "log"]
     np.testing.assert_array_equal(fig.axes[1].get_lines()[0].get_ydata(), traj.step[:, 0])
+    assert len(fig.axes[0].get_lines()[0].get_xdata()) == 61  # a gradient at every point
     assert not any(isinstance(c, PathCollection) for c in fig.axes[0].get_children())

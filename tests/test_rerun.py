@@ -46,7 +46,7 @@ def api_run(store_dir):
 
 def test_api_run_load_compare(tmp_path, store_dir, api_run):
     r = api_run
-    assert r.trajectory.iterations == 120 and len(r.trajectory.loss) == 120
+    assert r.trajectory.iterations == 120 and len(r.trajectory.loss) == 121
     loaded = rnnlab.load(r.run_id, tracking_uri=f"sqlite:///{store_dir}/mlflow.db")
     assert loaded.run_id == r.run_id and loaded.experiment_id == r.experiment_id
     for a, b in [
@@ -190,4 +190,7 @@ def test_rerun_of_a_sweep_parent_reruns_every_child(tmp_path):
         orig = by_init[kid.data.params["init.name"]]
         assert kid.data.tags["rerun_of"] == orig.info.run_id
         assert histories(client, kid.info.run_id) == histories(client, orig.info.run_id)
-    assert "3 jobs, 0 failed" in proc.stdout
+    assert "3 jobs, 3 finished, 0 diverged, 0 failed" in proc.stdout
+    # the new parent's id, then one line per job
+    assert new.info.run_id in proc.stdout.splitlines()[0]
+    assert sum(ln.startswith("[job ") for ln in proc.stdout.splitlines()) == 3

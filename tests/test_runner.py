@@ -7,7 +7,7 @@ import pytest
 from conftest import compose_config, store_overrides
 from mlflow.tracking import MlflowClient
 
-from rnnlab import runner, train
+from rnnlab import runner
 from rnnlab.replot import redraw
 
 FAST = ["plots=none", "iterations=50"]
@@ -86,9 +86,9 @@ def test_figures_are_logged_deterministic_and_redrawn_identically(tmp_path):
     redrawn = redraw(first.run_id, f"sqlite:///{tmp_path}/mlflow.db", tmp_path / "redrawn")
     assert sorted(p.name for p in redrawn) == [f"{n}.png" for n in names]
     for name in names:
-        original = (tmp_path / "job" / "figures" / f"{name}.png").read_bytes()
+        original = (tmp_path / "job" / "artifacts" / "figures" / f"{name}.png").read_bytes()
         assert original[:8] == b"\x89PNG\r\n\x1a\n"
-        assert (second_dir / "figures" / f"{name}.png").read_bytes() == original, name
+        assert (second_dir / "artifacts" / "figures" / f"{name}.png").read_bytes() == original, name
         assert (tmp_path / "redrawn" / f"{name}.png").read_bytes() == original, name
         downloaded = c.download_artifacts(first.run_id, f"figures/{name}.png", str(tmp_path))
         assert open(downloaded, "rb").read() == original
@@ -106,15 +106,15 @@ def test_other_formats_are_deterministic(tmp_path, fmt):
     execute(tmp_path, overrides)
     runner.execute(compose_config(store_overrides(tmp_path) + overrides), tmp_path / "b", overrides)
     for name in ("gradient_over_time", "steps"):
-        a = (tmp_path / "job" / "figures" / f"{name}.{fmt}").read_bytes()
-        assert a == (tmp_path / "b" / "figures" / f"{name}.{fmt}").read_bytes()
+        a = (tmp_path / "job" / "artifacts" / "figures" / f"{name}.{fmt}").read_bytes()
+        assert a == (tmp_path / "b" / "artifacts" / "figures" / f"{name}.{fmt}").read_bytes()
         assert a.startswith(b"<?xml" if fmt == "svg" else b"%PDF")
 
 
 @pytest.mark.parametrize("off", ["plots.enabled=false", "plots.figures=[]"])
 def test_plots_can_be_switched_off(tmp_path, off):
     result = execute(tmp_path, ["iterations=20", off])
-    assert not (tmp_path / "job" / "figures").exists()
+    assert not (tmp_path / "job" / "artifacts" / "figures").exists()
     assert client(tmp_path).list_artifacts(result.run_id, "figures") == []
 
 
@@ -129,12 +129,10 @@ def test_redraw_of_unknown_run_is_a_clear_error(tmp_path):
 def test_diverged_run_draws_what_it_has(tmp_path):
     overrides = ["optimizer=gd", "init=explode", "plots.resolution=40", "plots.dpi=40"]
     result = execute(tmp_path, overrides)
-    assert result.trajectory.diverged
+    assert result.trajectory.diverged and result.trajectory.iterations == 0
     figures = {f.path for f in client(tmp_path).list_artifacts(result.run_id, "figures")}
-    assert "figures/trajectory.png" in figures
+    # one point: the path (its start) and the loss curve are drawn, the steps are not
+    assert {"figures/trajectory.png", "figures/training_curves.png"} <= figures
+    assert "figures/steps.png" not in figures
     assert np.all(np.isfinite(list(result.summary.values())))
-    assert result.summary["test_output"] == pytest.approx(
-        train.predict(np.array(result.config["data"]["test_sequence"]), *result.trajectory.final_w)[
-            0
-        ]
-    )
+    assert result.summary["diverged_at"] == 1 and "test_output" not in result.summary

@@ -81,7 +81,7 @@ def test_run_sweep_and_rerun_against_a_tracking_server(tmp_path, server):
     client = MlflowClient(server)
     (run,) = client.search_runs([client.get_experiment_by_name("rnnlab").experiment_id])
     assert run.info.status == "FINISHED"
-    assert len(client.get_metric_history(run.info.run_id, "loss")) == 50
+    assert len(client.get_metric_history(run.info.run_id, "loss")) == 51
     assert "figures/loss_surface.png" in [
         f.path for f in client.list_artifacts(run.info.run_id, "figures")
     ]
@@ -94,7 +94,7 @@ def test_run_sweep_and_rerun_against_a_tracking_server(tmp_path, server):
         return sorted((m.step, m.value) for m in client.get_metric_history(run_id, "loss"))
 
     assert loss(again.info.run_id) == loss(run.info.run_id)
-    assert len(loss(again.info.run_id)) == 50
+    assert len(loss(again.info.run_id)) == 51
 
     proc = run_cli(
         [

@@ -6,6 +6,7 @@ import csv
 import json
 import subprocess
 
+import mlflow
 import numpy as np
 import pytest
 from conftest import INITS, SERIES, cli_command, cli_environment, run_cli
@@ -49,17 +50,25 @@ def check_compare_starts(tmp_path, proc, iterations):
     pairs = {(c.data.params["init.name"], c.data.params["optimizer.name"]) for c in children}
     assert pairs == {(i, o) for i in INITS for o in ("rprop", "gd")}
     for child in children:  # nothing lost: every metric history complete
-        n = int(child.data.metrics["iterations"])
-        assert n == (iterations if child.data.metrics["diverged"] == 0 else n)
+        m = child.data.metrics
+        n = int(m["iterations"])
+        assert n == iterations or m["diverged"] == 1
         for key in SERIES:
-            assert len(client.get_metric_history(child.info.run_id, key)) == n, key
+            expected = n if key.startswith("step_") else n + 1
+            assert len(client.get_metric_history(child.info.run_id, key)) == expected, key
+        if m["diverged"] == 0:  # the history ends at the final point
+            assert m["loss"] == m["final_loss"]
+        else:  # bounded: a diverged run is named so, and its loss stayed near its start
+            assert child.info.run_name.startswith("(diverged) ") and "final_loss" not in m
+            losses = [x.value for x in client.get_metric_history(child.info.run_id, "loss")]
+            assert max(losses) <= 1e6 * losses[0]
+        assert child.data.tags["mlflow.source.name"].startswith("rnnlab init=")
         assert "results/trajectory.csv" in [
             f.path for f in client.list_artifacts(child.info.run_id, "results")
         ]
     rows = read_csv(client, parent.info.run_id, "summary/summary.csv", tmp_path)
     assert len(rows) == 14
     by_pair = {(r["init"], r["optimizer"]): r for r in rows}
-    assert by_pair[("explode", "gd")]["diverged"] == "1"
     assert by_pair[("explode", "gd")]["training"] == "diverged"
     assert by_pair[("lab_start", "rprop")]["status"] == "FINISHED"
     lab = next(c for c in children if c.info.run_id == by_pair[("lab_start", "rprop")]["run_id"])
@@ -70,8 +79,38 @@ def check_compare_starts(tmp_path, proc, iterations):
     assert len(table["data"]) == 14 and "final_loss" in table["columns"]
     figures = {f.path for f in client.list_artifacts(parent.info.run_id, "figures")}
     assert figures == {"figures/sweep_trajectories.png", "figures/sweep_loss_curves.png"}
-    assert parent.data.metrics["jobs"] == 14 and parent.data.metrics["jobs_failed"] == 0
-    assert "14 jobs, 0 failed" in proc.stdout and "explode_oscillate" in proc.stdout
+    pm = parent.data.metrics
+    assert pm["jobs"] == 14 and pm["jobs_failed"] == 0 and pm["jobs_diverged"] == 3
+
+    # the parent reads at a glance: shared config and what was swept as params, the best
+    # run named, outcomes in its description, no tag per job
+    pp, pt = parent.data.params, parent.data.tags
+    assert pp["sweep.init"] == ", ".join(INITS) and pp["sweep.optimizer"] == "rprop, gd"
+    assert pp["data.seed"] == "61185" and pp["iterations"] == str(iterations)
+    assert not any(k.startswith(("init.", "optimizer.")) for k in pp)
+    assert not any(k.startswith("rnnlab.job.") for k in pt)
+    finished = [c for c in children if c.data.metrics["diverged"] == 0]
+    best = min(finished, key=lambda c: c.data.metrics["final_loss"])
+    assert pt["best_run_id"] == best.info.run_id and pt["best_run_name"] == best.info.run_name
+    assert pm["best_final_loss"] == best.data.metrics["final_loss"]
+    note = pt["mlflow.note.content"]
+    assert "14 jobs, 11 finished, 3 diverged, 0 failed" in note
+    assert best.info.run_name in note and "(diverged) gd-explode" in note
+    # the best run's model, on the parent
+    mlflow.set_tracking_uri(client.tracking_uri)
+    model = mlflow.pyfunc.load_model(f"runs:/{parent.info.run_id}/model")
+    wx, wrec = best.data.metrics["final_wx"], best.data.metrics["final_wrec"]
+    np.testing.assert_allclose(model.predict(np.array([[1.0, 1.0]])), [wx * wrec + wx])
+
+    # the console: a header, one line per job, the table and the verdict; stderr empty
+    out = proc.stdout.splitlines()
+    job_lines = [ln for ln in out if ln.startswith("[job ")]
+    assert len(job_lines) == 14 and "experiment=compare_starts" not in job_lines[0]
+    assert out[0].startswith("Sweep sweep-compare_starts: 14 jobs; MLflow parent run")
+    assert "14 jobs, 11 finished, 3 diverged, 0 failed" in proc.stdout
+    assert "explode_oscillate" in proc.stdout
+    assert len(out) == 1 + 14 + 15 + 2, proc.stdout
+    assert proc.stderr == "", proc.stderr[-2000:]
     return parent, children
 
 
@@ -95,9 +134,10 @@ def test_compare_starts_joblib_on_a_fresh_store_loses_nothing(tmp_path):
         ],
         cwd=tmp_path,
     )
-    check_compare_starts(tmp_path, proc, 60)
-    # the jobs really ran in other processes
-    assert "Joblib.Parallel(n_jobs=2" in proc.stdout
+    parent, children = check_compare_starts(tmp_path, proc, 60)
+    # the jobs really ran in two other processes
+    pids = {c.data.tags["rnnlab.pid"] for c in children}
+    assert len(pids) == 2 and parent.data.tags["rnnlab.pid"] not in pids
 
 
 def test_a_failing_job_does_not_stop_the_others_and_the_parent_ends_failed(tmp_path):
@@ -110,14 +150,18 @@ def test_a_failing_job_does_not_stop_the_others_and_the_parent_ends_failed(tmp_p
     client = store(tmp_path)
     parent, children = parent_and_children(runs_by_experiment(client)["rnnlab"])
     assert parent.info.status == "FAILED"
-    assert len(children) == 2 and all(c.info.status == "FINISHED" for c in children)
-    assert {c.data.params["optimizer.eta_minus"] for c in children} == {"0.5"}
+    # the bad jobs are recorded too: FAILED children that say why
+    assert len(children) == 4
+    failed = [c for c in children if c.info.status == "FAILED"]
+    assert len(failed) == 2 and {c.data.params["optimizer.eta_minus"] for c in failed} == {"1.5"}
+    assert all("(0, 1)" in c.data.tags["error"] for c in failed)
     rows = read_csv(client, parent.info.run_id, "summary/summary.csv", tmp_path)
-    failed = [r for r in rows if r["status"] != "FINISHED"]
-    assert len(rows) == 4 and len(failed) == 2
-    assert all("optimizer.eta_minus=1.5" in r["overrides"] for r in failed)
-    assert all("ConfigError" in r["error"] and "(0, 1)" in r["error"] for r in failed)
-    assert parent.data.tags["failed_jobs"] == ", ".join(r["job"] for r in failed)
+    assert len(rows) == 4 and list(rows[0])[:3] == ["job", "init", "optimizer.eta_minus"]
+    bad = [r for r in rows if r["status"] != "FINISHED"]
+    assert len(bad) == 2 and all(r["optimizer.eta_minus"] == "1.5" for r in bad)
+    assert all("ConfigError" in r["error"] and "(0, 1)" in r["error"] for r in bad)
+    assert parent.data.tags["failed_jobs"] == ", ".join(r["job"] for r in bad)
+    assert "Failed: " in parent.data.tags["mlflow.note.content"]
 
 
 def test_a_job_failing_inside_its_run_marks_child_and_parent_failed(tmp_path):
@@ -129,6 +173,8 @@ def test_a_job_failing_inside_its_run_marks_child_and_parent_failed(tmp_path):
     statuses = sorted(c.info.status for c in children)
     assert statuses == ["FAILED", "FINISHED"]
     assert "GradientCheckFailed" in proc.stdout  # the failed job is named in the summary
+    # an ad-hoc sweep's table shows the swept key as a column
+    assert "gradcheck.rtol" in proc.stdout.splitlines()[3]
 
 
 def test_gd_learning_rates_names_the_best_rate(tmp_path):
@@ -152,6 +198,7 @@ def test_gd_learning_rates_names_the_best_rate(tmp_path):
         rate = float(c.data.params["optimizer.learning_rate"])
         bad = c.data.metrics["diverged"] == 1
         finals.setdefault(rate, []).append(float("inf") if bad else c.data.metrics["final_loss"])
+    assert parent.data.params["sweep.optimizer.learning_rate"] == "1e-07, 1e-05, 0.001"
     assert all(v == float("inf") for v in finals[1e-3])
     best = min(finals, key=lambda r: np.median(finals[r]))
     assert parent.data.tags["best_learning_rate"] == f"{best:g}" == "1e-05"

@@ -6,9 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from rnnlab import runner, tracking
+from rnnlab import console, runner, tracking
 from rnnlab.config import compose as compose_config
 from rnnlab.records import load_record
+
+console.quiet()  # MLflow's log lines and progress bars off (RNNLAB_VERBOSE=1 keeps them)
 
 
 def run(overrides: Sequence[str] = (), output_dir: str | Path | None = None) -> runner.RunResult:

@@ -1,8 +1,9 @@
-"""The ``rnnlab`` command: a thin ``@hydra.main`` entry point around ``runner.execute``.
+"""The ``rnnlab`` command: a thin Hydra entry point around ``runner.execute``.
 
 ``cli`` runs Hydra with HYDRA_FULL_ERROR set so that errors reach it, then turns a
 user's mistake (a bad value, an unknown option or key) into one line on stderr and
 exit status 2, with no traceback. Anything else is a bug and keeps its traceback.
+SIGINT, SIGTERM and SIGHUP end the run (or the sweep's runs) KILLED, exit 130.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from rnnlab import runner, sweep
-from rnnlab.config import CONF_DIR, ConfigError, register_configs, validate
+from rnnlab import console, lifecycle, runner, sweep
+from rnnlab.config import CONF_DIR, ConfigError, register_configs
 
 register_configs()
 
@@ -34,47 +35,45 @@ def main(cfg: DictConfig) -> float | dict:
     hc = HydraConfig.get()
     overrides = list(hc.overrides.task)
     ctx = sweep.current()
-    if hc.mode == RunMode.MULTIRUN and ctx is None and cfg.task == "train":
-        validate(cfg)  # a bad value explains itself in one line
+    if hc.mode == RunMode.MULTIRUN and ctx is None:
         raise RuntimeError("the sweep has no MLflow parent run: its callback failed (see above)")
-    try:
+    if ctx is None:
+        try:
+            if cfg.task == "basin_map":
+                metrics = runner.execute_basin(cfg, Path(hc.runtime.output_dir), overrides)
+            else:
+                result = runner.execute(cfg, Path(hc.runtime.output_dir), overrides)
+        except (ConfigError, runner.GradientCheckFailed) as exc:
+            # one line, without Hydra's "Error executing job" report
+            _exit_with(exc)
         if cfg.task == "basin_map":
-            metrics = runner.execute_basin(cfg, Path(hc.runtime.output_dir), overrides)
-        else:
-            result = runner.execute(
-                cfg,
-                Path(hc.runtime.output_dir),
-                overrides,
-                parent_run_id=ctx.parent_run_id if ctx else None,
-                experiment_id=ctx.experiment_id if ctx else None,
-                extra_tags={sweep.SWEEP_JOB_TAG: str(ctx.job_num)} if ctx else None,
-                tracking_uri=ctx.tracking_uri if ctx else None,
+            console.say(
+                "\n".join(
+                    f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}"
+                    for k, v in metrics.items()
+                    if v is not None
+                )
             )
-    except (ConfigError, runner.GradientCheckFailed) as exc:
-        if hc.mode != RunMode.RUN:
-            raise  # in a sweep this job fails; the others go on
-        # A single run: say it in one line, without Hydra's "Error executing job" report.
-        _exit_with(exc)
-    if cfg.task == "basin_map":
-        print(
-            "\n".join(
-                f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}"
-                for k, v in metrics.items()
-                if v is not None
-            ),
-            flush=True,
+            return metrics
+        console.say(runner.report(result))
+        return result.final_loss
+    shown = [o for o in overrides if o.split("=", 1)[0] in ctx.swept] or overrides
+    job = f"[job {ctx.job_num}] {' '.join(shown)}"
+    try:
+        result = runner.execute(
+            cfg,
+            Path(hc.runtime.output_dir),
+            overrides,
+            parent_run_id=ctx.parent_run_id,
+            experiment_id=ctx.experiment_id,
+            extra_tags={sweep.SWEEP_JOB_TAG: str(ctx.job_num)},
+            tracking_uri=ctx.tracking_uri,
+            log_model=False,  # the sweep logs the best run's model once, on its parent
         )
-        return metrics
-    if hc.mode == RunMode.RUN:
-        print(runner.report(result), flush=True)
-    else:
-        traj = result.trajectory
-        print(
-            f"[job {hc.job.num}] {' '.join(overrides)}: final loss "
-            f"{result.final_loss:.6g} after {traj.iterations} iterations ({traj.status}); "
-            f"run {result.run_id}",
-            flush=True,
-        )
+    except Exception as exc:
+        console.say(f"{job}: FAILED: {user_error(exc) or f'{type(exc).__name__}: {exc}'}")
+        raise
+    console.say(f"{job}: {runner.outcome(result.trajectory)}; run {result.run_id}")
     return result.final_loss
 
 
@@ -109,31 +108,42 @@ def user_error(exc: BaseException) -> str | None:
 
 def _exit_with(exc: BaseException) -> NoReturn:
     if isinstance(exc, runner.GradientCheckFailed):
-        print(f"rnnlab: gradient check failed: {exc}", file=sys.stderr)
+        console.say(f"rnnlab: gradient check failed: {exc}", err=True)
         sys.exit(1)
-    print(f"rnnlab: error: {user_error(exc)}", file=sys.stderr)
+    console.error("rnnlab", user_error(exc) or str(exc))
     sys.exit(USAGE_ERROR)
 
 
 def cli() -> None:
     """Console-script entry point for ``rnnlab``."""
+    args = console.take_verbose_flag(sys.argv[1:])
+    if console.verbose():  # Hydra's own logging back on the console
+        args += ["hydra/job_logging=default", "hydra/hydra_logging=default"]
+    sys.argv = [sys.argv[0], *args]
+    console.quiet()
+    lifecycle.install_signal_handlers()
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         main()
-    except KeyboardInterrupt:
-        sweep.finalize_open(interrupted=True)
-        print("rnnlab: interrupted; the run was marked KILLED", file=sys.stderr)
+    except sweep.SweepRefused as exc:
+        console.error("rnnlab", str(exc))
+        sys.exit(USAGE_ERROR)
+    except KeyboardInterrupt as exc:
+        why = exc.signal_name if isinstance(exc, lifecycle.Interrupted) else "SIGINT"
+        summaries = sweep.finalize_open(interrupted=True)
+        what = "the sweep's runs were" if summaries else "the run was"
+        console.say(f"rnnlab: interrupted ({why}); {what} marked KILLED", err=True)
         sys.exit(130)
     except Exception as exc:
         # Hydra 1.3 skips on_multirun_end when a job raised: close the sweep here.
         summaries = sweep.finalize_open()
         if summaries:
-            failed = sum(len(s.failed) for s in summaries)
+            failed = sum(len(s.failed) + len(s.not_started) for s in summaries)
             total = sum(len(s.rows) for s in summaries)
-            print(
-                f"rnnlab: {failed} of {total} jobs failed (listed above); the sweep's "
-                "parent run is marked FAILED",
-                file=sys.stderr,
+            console.say(
+                f"rnnlab: {failed} of {total} jobs failed or did not run (listed above); "
+                "the sweep's parent run is marked FAILED",
+                err=True,
             )
             sys.exit(1)
         if isinstance(exc, runner.GradientCheckFailed) or user_error(exc) is not None:

@@ -96,14 +96,16 @@ def optimise_many(
     tolerance: float,
     chunk: int = 4096,
     progress: Callable[[int], None] | None = None,
+    loss_factor: float | None = None,
 ) -> BasinResult:
     """Run ``iterations`` updates from every start (M, 2), ``chunk`` starts at a time
     (memory stays O(chunk T) whatever M is).
 
-    A start diverges at the first iteration whose loss, gradient or update is not
-    finite, as ``train.optimise`` decides for one start; its final loss is then NaN and
-    its column is dropped from the work (gradient descent loses most of the lab's grid
-    in its first iterations). ``progress(n)`` is told each chunk's size.
+    A start diverges at the first iteration whose loss leaves its bound (``loss_factor``
+    times its starting loss, as ``train.loss_bound`` sets it) or whose loss, gradient or update is
+    not finite, as ``train.optimise`` decides for one start; its final loss is then NaN
+    and its column is dropped from the work (gradient descent loses most of the lab's
+    grid in its first iterations). ``progress(n)`` is told each chunk's size.
     """
     coef = coefficients(X, t)
     M = len(starts)
@@ -127,6 +129,13 @@ def optimise_many(
                 # one finiteness test for loss and both gradients: a sum is finite only
                 # if every term is
                 ok = np.isfinite(loss + grad[0] + grad[1])
+                if k == 0:
+                    # train.loss_bound, start by start
+                    bound = np.full(loss.shape, np.inf)
+                    if loss_factor is not None:
+                        np.multiply(loss_factor, loss, out=bound, where=loss > 0)
+                else:
+                    ok &= loss <= bound
                 if k < iterations:
                     w, state, step = optimizer.step(w, grad, state)
                     ok &= np.isfinite(w[0] + w[1] + step[0] + step[1])
@@ -138,7 +147,7 @@ def optimise_many(
                     final[idx[ok]] = loss[ok]
                     break
                 if not ok.all():  # diverged starts need no more work: drop their columns
-                    idx, w = idx[ok], w[:, ok]
+                    idx, w, bound = idx[ok], w[:, ok], bound[ok]
                     state = tuple(s[:, ok] for s in state)
                     if idx.size == 0:
                         break

@@ -103,7 +103,13 @@ class TrackingConfig:
     uri: str = MISSING
     artifact_root: str | None = None
     experiment: str = "rnnlab"
+    description: str | None = None
     log_model: bool = True
+
+
+@dataclass
+class DivergenceConfig:
+    loss_factor: float | None = 1e6
 
 
 @dataclass
@@ -128,6 +134,7 @@ class Config:
     gradcheck: GradCheckConfig = field(default_factory=GradCheckConfig)
     iterations: int = 500
     tolerance: float | None = None
+    divergence: DivergenceConfig = field(default_factory=DivergenceConfig)
     gd_learning_rate: float = 1e-5
     task: str = "train"
     basin: BasinConfig = field(default_factory=BasinConfig)
@@ -240,6 +247,13 @@ def validate(cfg: DictConfig) -> None:
         cfg.tolerance,
         "null or a finite number > 0",
     )
+    f = cfg.divergence.loss_factor
+    _check(
+        f is None or (_finite(f) and f > 1),
+        "divergence.loss_factor",
+        f,
+        "null (no bound) or a finite number > 1",
+    )
 
     g = cfg.gradcheck
     _check(_finite(g.wx), "gradcheck.wx", g.wx, "a finite number")
@@ -310,3 +324,38 @@ def to_container(cfg: DictConfig) -> dict[str, Any]:
         for key in cfg
         if key != "hydra"
     }
+
+
+# --- what a run records as params -------------------------------------------------------
+
+# The keys that decide a training run's result; the whole resolved config is an artifact.
+TRAIN_PARAMS = ("data", "init", "optimizer", "iterations", "tolerance", "divergence")
+# ... and a basin map's (it covers every start and carries its own optimisers).
+BASIN_PARAMS = ("data", "iterations", "divergence", "basin")
+NOT_PARAMS = ("basin.chunk",)  # how the work is split, not what it computes
+
+
+def param_value(value: Any) -> str:
+    """A config value as a param string (exact), lists as space-separated values: short,
+    and shown as text rather than a JSON block in MLflow's compare view."""
+    if isinstance(value, list | tuple):
+        return " ".join(param_value(v) for v in value)
+    return str(value)
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts to dotted keys (leaves kept as they are)."""
+    if not isinstance(tree, dict):
+        return {prefix.rstrip("."): tree}
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        flat.update(flatten(value, f"{prefix}{key}."))
+    return flat
+
+
+def run_params(config: dict[str, Any], keys: tuple[str, ...] | None = None) -> dict[str, str]:
+    """The params a run logs: the config keys that decide its result, as short strings."""
+    if keys is None:
+        keys = BASIN_PARAMS if config.get("task") == "basin_map" else TRAIN_PARAMS
+    flat = flatten({k: config[k] for k in keys if k in config})
+    return {k: param_value(v) for k, v in flat.items() if k not in NOT_PARAMS}

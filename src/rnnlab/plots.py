@@ -245,16 +245,16 @@ def steps(columns: Mapping[str, np.ndarray], label: str) -> Figure:
     """|gradient| and step size per weight per iteration, both on log scales."""
     fig = Figure(figsize=(10, 6.5), layout="constrained")
     ax_g, ax_s = fig.subplots(2, 1, sharex=True)
-    it = np.arange(len(columns["loss"]))
     for name, colour in (("wx", "tab:blue"), ("wrec", "tab:orange")):
         tex = "w_x" if name == "wx" else "w_{rec}"
+        grad, step = columns[f"grad_{name}"], columns[f"step_{name}"]
         ax_g.plot(
-            it,
-            np.abs(columns[f"grad_{name}"]),
+            np.arange(len(grad)),
+            np.abs(grad),
             color=colour,
             label=f"$|\\partial \\xi / \\partial {tex}|$",
         )
-        ax_s.plot(it, columns[f"step_{name}"], color=colour, label=f"step of ${tex}$")
+        ax_s.plot(np.arange(len(step)), step, color=colour, label=f"step of ${tex}$")
     for ax in (ax_g, ax_s):
         ax.set_yscale("log")
         ax.grid(True, which="major", alpha=0.3)

@@ -7,6 +7,7 @@ written with 17 significant digits, which round-trip exactly).
 
 from __future__ import annotations
 
+import io
 import json
 import tempfile
 from dataclasses import dataclass
@@ -39,19 +40,26 @@ class RunRecord:
 
 
 def read_trajectory(csv_path: Path, summary: dict[str, Any]) -> Trajectory:
+    """The trajectory from ``trajectory.csv`` (one row per point; the last row's steps
+    are empty) and ``summary.json``."""
     with open(csv_path) as f:
         header = f.readline().strip().split(",")
-    rows = np.loadtxt(csv_path, delimiter=",", skiprows=1, ndmin=2).reshape(-1, len(header))
+        body = f.read()
+    rows = (
+        np.loadtxt(io.StringIO(body), delimiter=",", ndmin=2).reshape(-1, len(header))
+        if body.strip()
+        else np.empty((0, len(header)))
+    )
     col = {name: rows[:, i] for i, name in enumerate(header)}
-    final_loss = summary.get("final_loss")
+    n = max(len(rows) - 1, 0)
     return Trajectory(
+        start=np.array(summary.get("start", summary["final_w"]), dtype=float),
         w=np.column_stack([col["wx"], col["wrec"]]),
         loss=col["loss"],
         grad=np.column_stack([col["grad_wx"], col["grad_wrec"]]),
-        step=np.column_stack([col["step_wx"], col["step_wrec"]]),
-        final_w=np.array(summary["final_w"], dtype=float),
-        final_loss=None if final_loss is None else float(final_loss),
+        step=np.column_stack([col["step_wx"][:n], col["step_wrec"][:n]]),
         status=summary["status"],
+        diverged_at=summary.get("diverged_at"),
     )
 
 

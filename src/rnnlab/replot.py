@@ -6,14 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from rnnlab import tracking
+from rnnlab import console, tracking
 from rnnlab.records import RecordError, load_record
 from rnnlab.runner import draw_figures, optimizer_label
 
 
 def redraw(run_id: str, tracking_uri: str, out: Path) -> list[Path]:
     """Draw the run's configured figures into ``out`` with the logged file names."""
-    client = tracking.client_for(tracking_uri)
+    client = tracking.client_for(tracking_uri, create=False)
     record = load_record(client, run_id)
     return draw_figures(
         out,
@@ -26,6 +26,8 @@ def redraw(run_id: str, tracking_uri: str, out: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = console.take_verbose_flag(sys.argv[1:] if argv is None else argv)
+    console.quiet()
     parser = argparse.ArgumentParser(
         prog="rnnlab-plot",
         description="Redraw a logged run's figures from the MLflow store, without retraining.",
@@ -46,8 +48,8 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out or Path("outputs") / "plots" / args.run_id
     try:
         written = redraw(args.run_id, args.tracking_uri, out)
-    except RecordError as exc:
-        print(f"rnnlab-plot: error: {exc}", file=sys.stderr)
+    except (RecordError, tracking.StoreError) as exc:
+        console.error("rnnlab-plot", str(exc))
         sys.exit(2)
     for path in written:
         print(path)

@@ -6,8 +6,9 @@ composed again with Hydra's compose API, new overrides applied on top in Hydra's
 grammar. Before anything runs, the recomposed config (without the new overrides) is
 checked against the logged ``config/config.yaml``: if ``conf/`` has changed since, the
 rerun refuses with the keys that differ instead of quietly computing something else.
-The new run lands in the original's experiment, tagged ``rerun_of=RUN_ID``; a sweep's
-parent reruns every child under a new parent.
+The new run lands in the original's experiment, tagged ``rerun_of=RUN_ID``. A sweep's
+parent reruns every job of its plan (``sweep/jobs.json``: the jobs that ran and the ones
+an interruption kept from running) under a new parent.
 """
 
 from __future__ import annotations
@@ -22,11 +23,10 @@ from typing import Any
 
 import yaml
 
-from rnnlab import runner, sweep, tracking
+from rnnlab import console, lifecycle, runner, sweep, tracking
 from rnnlab.app import user_error
-from rnnlab.config import ConfigError, to_container, validate
+from rnnlab.config import ConfigError, flatten, to_container, validate
 from rnnlab.config import compose as compose_config
-from rnnlab.tracking import flatten
 
 IGNORED = ("tracking.",)  # where a run is stored is not part of what it computes
 
@@ -35,22 +35,35 @@ class RerunError(LookupError):
     """A run that cannot be rerun: unknown id, no logged config, or a changed conf/."""
 
 
+def _download_yaml(client, run_id: str, folder: str, names: Sequence[str]) -> list[Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        local = tracking.download(client, run_id, folder, Path(tmp))
+        return [yaml.safe_load((local / name).read_text()) for name in names]
+
+
 def logged_inputs(client, run_id: str) -> tuple[Any, list[str], dict[str, Any]]:
     """(run, overrides, resolved config) as the run logged them."""
     try:
         run = tracking.get_run(client, run_id)
     except LookupError as exc:
         raise RerunError(str(exc)) from None
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            folder = tracking.download(client, run_id, "config", Path(tmp))
-            overrides = yaml.safe_load((folder / "overrides.yaml").read_text()) or []
-            config = yaml.safe_load((folder / "config.yaml").read_text())
-        except Exception:
-            raise RerunError(
-                f"run {run_id} has no logged config (config/config.yaml and config/overrides.yaml)"
-            ) from None
-    return run, [str(o) for o in overrides], config
+    try:
+        overrides, config = _download_yaml(
+            client, run_id, "config", ["overrides.yaml", "config.yaml"]
+        )
+    except Exception:
+        raise RerunError(
+            f"run {run_id} has no logged config (config/config.yaml and config/overrides.yaml)"
+        ) from None
+    return run, [str(o) for o in overrides or []], config
+
+
+def check_overrides(overrides: Sequence[str], source: str) -> None:
+    """A logged override is data, not code: refuse interpolations (``${...}`` would
+    resolve environment variables or other keys into the rerun's params)."""
+    for o in overrides:
+        if "${" in o:
+            raise RerunError(f"{source} holds an interpolation, which a rerun refuses: {o!r}")
 
 
 def _changed_keys(composed: dict[str, Any], logged: dict[str, Any]) -> list[str]:
@@ -59,20 +72,27 @@ def _changed_keys(composed: dict[str, Any], logged: dict[str, Any]) -> list[str]
     return [f"{k} (logged {b.get(k)!r}, now {a.get(k)!r})" for k in keys]
 
 
-def prepare(client, run_id: str, new_overrides: Sequence[str], tracking_uri: str):
-    """Compose and check the rerun's config; nothing is created."""
-    run, overrides, logged = logged_inputs(client, run_id)
-    base = [o for o in overrides if not o.startswith("tracking.uri=")]
-    changed = _changed_keys(to_container(compose_config(base)), logged)
-    if changed:
+def compose_checked(
+    base: Sequence[str], logged: dict[str, Any] | None, new_overrides: Sequence[str], label: str
+):
+    """The rerun's config: ``base`` composed (and, where a logged config is given, checked
+    against it), the new overrides on top, validated. Nothing is created."""
+    base = [o for o in base if not o.startswith("tracking.uri=")]
+    check_overrides(base, f"the logged overrides of {label}")
+    if logged is not None:
+        changed = _changed_keys(to_container(compose_config(base)), logged)
+        if changed:
+            raise RerunError(
+                f"conf/ has changed since {label}, so it would not be reproduced: "
+                f"{'; '.join(changed[:3])}{' ...' if len(changed) > 3 else ''}"
+            )
+    cfg = compose_config([*base, *new_overrides])
+    if cfg.get("task") == "basin_map":
         raise RerunError(
-            f"conf/ has changed since run {run_id}, so it would not be reproduced: "
-            f"{'; '.join(changed[:3])}{' ...' if len(changed) > 3 else ''}"
+            f"{label} is a basin map; rerun it with its command instead: rnnlab {' '.join(base)}"
         )
-    all_overrides = [*base, *new_overrides, f"tracking.uri={tracking_uri}"]
-    cfg = compose_config(all_overrides)
     validate(cfg)
-    return run, cfg, [*base, *new_overrides]
+    return cfg, [*base, *new_overrides]
 
 
 def rerun_run(
@@ -81,66 +101,116 @@ def rerun_run(
     new_overrides: Sequence[str],
     tracking_uri: str,
     out_root: Path,
-    parent_run_id: str | None = None,
-    extra_tags: dict[str, str] | None = None,
 ) -> runner.RunResult:
-    run, cfg, overrides = prepare(client, run_id, new_overrides, tracking_uri)
+    run, overrides, logged = logged_inputs(client, run_id)
+    if run.data.tags.get("task") == "basin_map":
+        raise RerunError(
+            f"run {run_id} is a basin map; rerun it with its command instead: "
+            f"rnnlab {' '.join(overrides)}"
+        )
+    cfg, all_overrides = compose_checked(overrides, logged, new_overrides, f"run {run_id}")
     return runner.execute(
         cfg,
         out_root / run_id,
-        overrides,
-        parent_run_id=parent_run_id,
+        all_overrides,
         experiment_id=run.info.experiment_id,
-        extra_tags={"rerun_of": run_id, **(extra_tags or {})},
+        extra_tags={"rerun_of": run_id},
         tracking_uri=tracking_uri,
+        source=" ".join(["rnnlab-rerun", run_id, *new_overrides]),
     )
+
+
+def sweep_plan(client, parent) -> sweep.Plan:
+    """The sweep's jobs as it planned them (its children's overrides for a sweep that
+    logged no plan)."""
+    parent_id = parent.info.run_id
+    try:
+        (raw,) = _download_yaml(client, parent_id, "sweep", ["jobs.json"])
+        return sweep.Plan(jobs=[list(j) for j in raw["jobs"]], swept=dict(raw["swept"]))
+    except Exception:
+        children = tracking.child_runs(client, parent.info.experiment_id, parent_id)
+        jobs = [logged_inputs(client, c.info.run_id)[1] for c in children]
+        if not jobs:
+            raise RerunError(f"sweep run {parent_id} has no jobs to rerun") from None
+        return sweep.Plan(jobs=jobs, swept={})
 
 
 def rerun_sweep(
     client, parent_id: str, new_overrides: Sequence[str], tracking_uri: str, out_root: Path
 ) -> sweep.Summary:
-    """Every child of a sweep's parent, again, under a new parent."""
+    """Every job of a sweep's plan, again, under a new parent (KILLED if interrupted)."""
     parent = tracking.get_run(client, parent_id)
-    children = tracking.child_runs(client, parent.info.experiment_id, parent_id)
-    if not children:
-        raise RerunError(f"sweep run {parent_id} has no child runs to rerun")
-    for child in children:  # check every child before the first one runs
-        prepare(client, child.info.run_id, new_overrides, tracking_uri)
     experiment_id = parent.info.experiment_id
-    new_parent = tracking.start_parent(
+    plan = sweep_plan(client, parent)
+    children = {
+        int(c.data.tags[sweep.SWEEP_JOB_TAG]): c
+        for c in tracking.child_runs(client, experiment_id, parent_id)
+        if c.data.tags.get(sweep.SWEEP_JOB_TAG, "").isdigit()
+    }
+    jobs = []  # check every job before the first one runs
+    for num, overrides in enumerate(plan.jobs):
+        child = children.get(num)
+        logged = logged_inputs(client, child.info.run_id)[2] if child else None
+        label = f"job {num} of sweep {parent_id}"
+        cfg, all_overrides = compose_checked(overrides, logged, new_overrides, label)
+        jobs.append((num, child, cfg, all_overrides))
+    config = to_container(jobs[0][2])
+    cb = sweep.MlflowSweepCallback()
+    cb.tracking_uri, cb.experiment_id, cb.config = tracking_uri, experiment_id, config
+    cb.plan = sweep.Plan(jobs=[j[3] for j in jobs], swept=plan.swept)
+    cb.parent_run_id = lifecycle.start(
         client,
         experiment_id,
         f"rerun-{parent.info.run_name}",
-        {"sweep": "true", "rerun_of": parent_id, "sweep_dir": str(out_root.resolve())},
+        {
+            **tracking.source_tags(" ".join(["rnnlab-rerun", parent_id, *new_overrides])),
+            "sweep": "true",
+            "rerun_of": parent_id,
+            "sweep_dir": str(out_root.resolve()),
+        },
+        params=dict(parent.data.params),
     )
-    config = None
+    sweep._open[cb.parent_run_id] = cb
+    console.say(
+        f"Rerun of sweep {parent_id}: {len(jobs)} jobs; MLflow parent run "
+        f"{cb.parent_run_id} (experiment {experiment_id}) in {tracking.redact(tracking_uri)}"
+    )
     try:
-        for child in children:
-            num = child.data.tags.get(sweep.SWEEP_JOB_TAG, "0")
-            result = rerun_run(
-                client,
-                child.info.run_id,
-                new_overrides,
-                tracking_uri,
-                out_root,
-                parent_run_id=new_parent,
-                extra_tags={sweep.SWEEP_JOB_TAG: num},
-            )
-            config = result.config
-            sweep.record_job(client, new_parent, int(num), [*new_overrides], None)
-        summary = sweep.collect(client, experiment_id, new_parent)
-        sweep.log_summary(client, new_parent, summary, config)
-    except BaseException:
-        tracking.end_run(client, new_parent, "FAILED")
+        for num, child, cfg, all_overrides in jobs:
+            tags = {sweep.SWEEP_JOB_TAG: str(num)}
+            if child is not None:
+                tags["rerun_of"] = child.info.run_id
+            line = f"[job {num}] {' '.join(all_overrides)}"
+            try:
+                result = runner.execute(
+                    cfg,
+                    out_root / f"job{num}",
+                    all_overrides,
+                    parent_run_id=cb.parent_run_id,
+                    experiment_id=experiment_id,
+                    extra_tags=tags,
+                    tracking_uri=tracking_uri,
+                    source=" ".join(["rnnlab", *all_overrides]),
+                    log_model=False,
+                )
+            except Exception as exc:
+                console.say(f"{line}: FAILED: {type(exc).__name__}: {exc}")
+                continue
+            console.say(f"{line}: {runner.outcome(result.trajectory)}; run {result.run_id}")
+    except KeyboardInterrupt:
+        cb.finalize(interrupted=True)
         raise
-    tracking.end_run(client, new_parent, "FAILED" if summary.failed else "FINISHED")
+    summary = cb.finalize()
     return summary
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = console.take_verbose_flag(sys.argv[1:] if argv is None else argv)
+    console.quiet()
+    lifecycle.install_signal_handlers()
     parser = argparse.ArgumentParser(
         prog="rnnlab-rerun",
-        description="Rerun a logged run (or every child of a sweep) from the MLflow store, "
+        description="Rerun a logged run (or every job of a sweep) from the MLflow store, "
         "optionally with Hydra overrides on top, as a new run tagged rerun_of.",
     )
     parser.add_argument("run_id", help="the MLflow run id (a run or a sweep's parent)")
@@ -154,21 +224,26 @@ def main(argv: list[str] | None = None) -> None:
     tracking_uri = tracking.resolve_uri(args.tracking_uri)
     out_root = Path("outputs") / "reruns" / datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
     try:
-        client = tracking.client_for(tracking_uri)
+        client = tracking.client_for(tracking_uri, create=False)
         run = tracking.get_run(client, args.run_id)
         if run.data.tags.get("sweep") == "true":
             summary = rerun_sweep(client, args.run_id, args.overrides, tracking_uri, out_root)
-            print(summary.text())
+            if summary.failed or summary.not_started:
+                sys.exit(1)
         else:
             result = rerun_run(client, args.run_id, args.overrides, tracking_uri, out_root)
-            print(runner.report(result))
-            print(f"rerun of {args.run_id}")
-    except (LookupError, ConfigError) as exc:  # RerunError is a LookupError
-        print(f"rnnlab-rerun: error: {exc}", file=sys.stderr)
+            console.say(runner.report(result))
+            console.say(f"rerun of {args.run_id}")
+    except KeyboardInterrupt as exc:
+        why = exc.signal_name if isinstance(exc, lifecycle.Interrupted) else "SIGINT"
+        console.say(f"rnnlab-rerun: interrupted ({why}); the run was marked KILLED", err=True)
+        sys.exit(130)
+    except (LookupError, ConfigError, tracking.StoreError) as exc:  # RerunError: LookupError
+        console.error("rnnlab-rerun", str(exc))
         sys.exit(2)
     except Exception as exc:
         message = user_error(exc)
         if message is None:
             raise
-        print(f"rnnlab-rerun: error: {message}", file=sys.stderr)
+        console.error("rnnlab-rerun", message)
         sys.exit(2)

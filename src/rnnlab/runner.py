@@ -1,9 +1,14 @@
-"""One job: config in, trained network and one MLflow run out.
+"""One job: config in, trained network and one MLflow run out, in three steps.
 
-``execute`` is the plain function behind the ``@hydra.main`` entry point (and behind
-the Python API): it checks the config, opens the run, makes the data, checks the
-gradient, trains, evaluates, draws and logs. It returns a ``RunResult`` whose
-``final_loss`` is what a sweeper minimises.
+    result = compute(config)                pure: data, gradient check, training, test
+    write(result, folder)                   CSV/JSON/figures from the result alone
+    record(client, run_id, result, folder)  metrics, tags, artifacts, model
+
+``execute`` (behind the ``@hydra.main`` entry point, the Python API and reruns) checks
+the config, opens the run in ``lifecycle.owned_run`` (so a crash or a signal still ends
+it FAILED or KILLED) and runs the three steps inside it. ``rnnlab-plot`` reuses
+``draw_figures`` on a result read back from the store; a basin map is the same three
+steps with ``compute_basin``.
 """
 
 from __future__ import annotations
@@ -17,8 +22,8 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
-from rnnlab import plots, rnn, tracking
-from rnnlab.config import to_container, validate
+from rnnlab import rnn
+from rnnlab.config import run_params, to_container, validate
 from rnnlab.data import Dataset, make_dataset
 from rnnlab.gradcheck import GradCheck, gradient_check
 from rnnlab.optim import GradientDescent, Optimizer, RProp
@@ -36,11 +41,58 @@ SUMMARY_KEYS = (
     "gradcheck_rel_error_wrec",
     "iterations",
     "diverged",
+    "diverged_at",
 )
+
+Curves = Mapping[str, tuple[float, float, np.ndarray]]
 
 
 class GradientCheckFailed(RuntimeError):
     """BPTT's gradient disagrees with central differences: training would be wrong."""
+
+    def __init__(self, check: GradCheck) -> None:
+        self.check = check
+        super().__init__(check.summary())
+
+
+@dataclass
+class JobResult:
+    """What ``compute`` makes of a config: everything a run records."""
+
+    config: dict[str, Any]
+    dataset: Dataset
+    gradcheck: GradCheck
+    trajectory: Trajectory
+    curves: Curves
+    test_output: float
+
+    @property
+    def summary(self) -> dict[str, float]:
+        """The run's summary metrics. A diverged run has no final loss, weights or test
+        output (where it stopped is not a result; it is in its history), only where it
+        diverged: so a comparison of final values is not scaled to a blow-up."""
+        traj, check = self.trajectory, self.gradcheck
+        # `diverged` first: MLflow's compare view colours its parallel coordinates by the
+        # first metric every run shares
+        values: dict[str, float | None] = {
+            "diverged": float(traj.diverged),
+            "iterations": float(traj.iterations),
+        }
+        if traj.diverged:
+            values["diverged_at"] = float(traj.diverged_at)
+        else:
+            expected = float(np.sum(self.config["data"]["test_sequence"]))
+            values |= {
+                "final_loss": traj.final_loss,
+                "final_wx": float(traj.final_w[0]),
+                "final_wrec": float(traj.final_w[1]),
+                "test_output": self.test_output,
+                "test_expected": expected,
+                "test_error": abs(self.test_output - expected),
+            }
+        values["gradcheck_rel_error_wx"] = check.rel_error["wx"]
+        values["gradcheck_rel_error_wrec"] = check.rel_error["wrec"]
+        return {k: v for k, v in values.items() if v is not None and np.isfinite(v)}
 
 
 @dataclass
@@ -76,81 +128,12 @@ def optimizer_label(cfg: Mapping[str, Any]) -> str:
     return f"gradient descent (lr={cfg['learning_rate']:g})"
 
 
-def figure_inputs_to_files(
-    folder: Path,
-    dataset: Dataset,
-    trajectory: Trajectory,
-    curves: Mapping[str, tuple[float, float, np.ndarray]],
-) -> None:
-    """Write everything the figures need as plain files (logged with the run)."""
-    (folder / "data").mkdir(parents=True, exist_ok=True)
-    (folder / "results").mkdir(parents=True, exist_ok=True)
-    T = dataset.X.shape[1]
-    header = ",".join([f"x{k}" for k in range(1, T + 1)] + ["t"])
-    np.savetxt(
-        folder / "data" / "dataset.csv",
-        np.column_stack([dataset.X, dataset.t]),
-        delimiter=",",
-        header=header,
-        comments="",
-        fmt="%.17g",
-    )
-    cols = trajectory.columns()
-    np.savetxt(
-        folder / "results" / "trajectory.csv",
-        np.column_stack([np.arange(trajectory.iterations)] + [cols[s] for s in SERIES]),
-        delimiter=",",
-        header=",".join(("iteration", *SERIES)),
-        comments="",
-        fmt=["%d"] + ["%.17g"] * len(SERIES),
-    )
-    grads = {
-        "points": {name: [wx, wrec] for name, (wx, wrec, _) in curves.items()},
-        "gradients": {name: g.tolist() for name, (_, _, g) in curves.items()},
-    }
-    (folder / "results" / "gradient_over_time.json").write_text(json.dumps(grads))
+def dataset_of(config: Mapping[str, Any]) -> Dataset:
+    d = config["data"]
+    return make_dataset(d["recipe"], d["n_samples"], d["seq_len"], d["seed"])
 
 
-def draw_figures(
-    folder: Path,
-    plot_cfg: Mapping[str, Any],
-    label: str,
-    dataset: Dataset,
-    trajectory: Trajectory,
-    curves: Mapping[str, tuple[float, float, np.ndarray]],
-) -> list[Path]:
-    """Draw the configured figures into ``folder``; return the files written."""
-    if not plot_cfg["enabled"]:
-        return []
-    X, t = dataset.X, dataset.t
-    res, fmt, dpi = plot_cfg["resolution"], plot_cfg["format"], plot_cfg["dpi"]
-    path = np.vstack([trajectory.w, trajectory.final_w[None, :]])
-    cols = trajectory.columns()
-    makers = {
-        "loss_surface": lambda: plots.loss_surface(
-            X, t, plot_cfg["points"], plot_cfg["overview"], plot_cfg["zoom"], res
-        ),
-        "gradient_over_time": lambda: plots.gradient_over_time(curves),
-        "trajectory": lambda: plots.trajectory(
-            X, t, path, label, plot_cfg["overview"], plot_cfg["trajectory_zoom"], res
-        ),
-        "training_curves": lambda: plots.training_curves(cols, label),
-        "steps": lambda: plots.steps(cols, label),
-    }
-    written = []
-    for name in plot_cfg["figures"]:
-        if name in ("training_curves", "steps") and trajectory.iterations == 0:
-            continue  # diverged at the start: no series to draw
-        if name == "gradient_over_time" and not curves:
-            continue
-        fig = makers[name]()
-        written.append(plots.save(fig, folder / f"{name}.{fmt}", fmt, dpi))
-    return written
-
-
-def gradient_curves(
-    dataset: Dataset, points: Mapping[str, Sequence[float]]
-) -> dict[str, tuple[float, float, np.ndarray]]:
+def gradient_curves(dataset: Dataset, points: Mapping[str, Sequence[float]]) -> Curves:
     """The gradient over time (d loss / d S_k, k = 0..T) from each named point."""
     curves = {}
     with np.errstate(over="ignore", invalid="ignore"):
@@ -161,14 +144,229 @@ def gradient_curves(
     return curves
 
 
+# --- 1. compute -------------------------------------------------------------------------
+
+
+def compute(config: Mapping[str, Any]) -> JobResult:
+    """The lab's whole job from a resolved config: pure, no files, no runs.
+
+    Raises GradientCheckFailed (carrying the check) when BPTT disagrees with central
+    differences."""
+    dataset = dataset_of(config)
+    g = config["gradcheck"]
+    check = gradient_check(dataset.X, dataset.t, g["wx"], g["wrec"], g["eps"], g["rtol"])
+    if not check.passed:
+        raise GradientCheckFailed(check)
+    trajectory = optimise(
+        dataset.X,
+        dataset.t,
+        (config["init"]["wx"], config["init"]["wrec"]),
+        build_optimizer(config["optimizer"]),
+        config["iterations"],
+        config["tolerance"],
+        config["divergence"]["loss_factor"],
+    )
+    with np.errstate(over="ignore", invalid="ignore"):
+        test_output = float(predict(config["data"]["test_sequence"], *trajectory.final_w)[0])
+    curves = gradient_curves(dataset, config["plots"]["points"])
+    return JobResult(dict(config), dataset, check, trajectory, curves, test_output)
+
+
+# --- 2. write ---------------------------------------------------------------------------
+
+
+def write_config(config: Mapping[str, Any], overrides: Sequence[str], folder: Path) -> Path:
+    """The resolved config (credentials in URIs hidden) and the overrides that made it,
+    as ``folder/config/{config,overrides}.yaml``: logged first, so that even a run that
+    crashes can be rerun."""
+    from rnnlab.tracking import redact
+
+    (folder / "config").mkdir(parents=True, exist_ok=True)
+    config = dict(config)
+    if "tracking" in config:
+        config["tracking"] = {**config["tracking"], "uri": redact(config["tracking"]["uri"])}
+    (folder / "config" / "config.yaml").write_text(_yaml(config))
+    (folder / "config" / "overrides.yaml").write_text(_yaml(list(overrides)))
+    return folder / "config"
+
+
+def write(result: JobResult, folder: Path) -> Path:
+    """Everything the run made, as files under ``folder`` (its artifact layout): data/,
+    results/ and figures/. Floats are written with 17 significant digits (exact round
+    trip), so a run read back from these files is the run."""
+    for sub in ("data", "results"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    X, t = result.dataset.X, result.dataset.t
+    header = ",".join([f"x{k}" for k in range(1, X.shape[1] + 1)] + ["t"])
+    np.savetxt(
+        folder / "data" / "dataset.csv",
+        np.column_stack([X, t]),
+        delimiter=",",
+        header=header,
+        comments="",
+        fmt="%.17g",
+    )
+    write_trajectory(result.trajectory, folder / "results" / "trajectory.csv")
+    curves = result.curves
+    grads = {
+        "points": {name: [wx, wrec] for name, (wx, wrec, _) in curves.items()},
+        "gradients": {name: g.tolist() for name, (_, _, g) in curves.items()},
+    }
+    (folder / "results" / "gradient_over_time.json").write_text(json.dumps(grads))
+    check = result.gradcheck
+    (folder / "results" / "gradcheck.json").write_text(
+        json.dumps(asdict(check) | {"passed": check.passed}, indent=1)
+    )
+    traj = result.trajectory
+    summary = {
+        **result.summary,
+        "status": traj.status,
+        "diverged_at": traj.diverged_at,
+        "start": traj.start.tolist(),
+        "final_w": traj.final_w.tolist(),
+    }
+    (folder / "results" / "summary.json").write_text(json.dumps(summary, indent=1))
+    draw_figures(
+        folder / "figures",
+        result.config["plots"],
+        optimizer_label(result.config["optimizer"]),
+        result.dataset,
+        traj,
+        curves,
+    )
+    return folder
+
+
+def write_trajectory(trajectory: Trajectory, path: Path) -> None:
+    """One row per point (iteration k = 0..n); the last row has no update (nan steps)."""
+    cols = trajectory.columns()
+    n = len(trajectory.loss)
+    step = {k: np.append(cols[k], [np.nan] * (n - len(cols[k]))) for k in ("step_wx", "step_wrec")}
+    np.savetxt(
+        path,
+        np.column_stack([np.arange(n)] + [step.get(s, cols[s]) for s in SERIES]),
+        delimiter=",",
+        header=",".join(("iteration", *SERIES)),
+        comments="",
+        fmt=["%d"] + ["%.17g"] * len(SERIES),
+    )
+
+
+def draw_figures(
+    folder: Path,
+    plot_cfg: Mapping[str, Any],
+    label: str,
+    dataset: Dataset,
+    trajectory: Trajectory,
+    curves: Curves,
+) -> list[Path]:
+    """Draw the configured figures into ``folder``; return the files written."""
+    if not plot_cfg["enabled"] or not plot_cfg["figures"]:
+        return []
+    from rnnlab import plots  # matplotlib only where figures are drawn
+
+    X, t = dataset.X, dataset.t
+    res, fmt, dpi = plot_cfg["resolution"], plot_cfg["format"], plot_cfg["dpi"]
+    cols = trajectory.columns()
+    makers = {
+        "loss_surface": lambda: plots.loss_surface(
+            X, t, plot_cfg["points"], plot_cfg["overview"], plot_cfg["zoom"], res
+        ),
+        "gradient_over_time": lambda: plots.gradient_over_time(curves),
+        "trajectory": lambda: plots.trajectory(
+            X,
+            t,
+            trajectory.w,
+            label,
+            plot_cfg["overview"],
+            plot_cfg["trajectory_zoom"],
+            res,
+        ),
+        "training_curves": lambda: plots.training_curves(cols, label),
+        "steps": lambda: plots.steps(cols, label),
+    }
+    written = []
+    for name in plot_cfg["figures"]:
+        if name in ("trajectory", "training_curves", "steps") and len(trajectory.loss) == 0:
+            continue  # diverged at the start: no path or series to draw
+        if name == "steps" and trajectory.iterations == 0:
+            continue
+        if name == "gradient_over_time" and not curves:
+            continue
+        fig = makers[name]()
+        written.append(plots.save(fig, folder / f"{name}.{fmt}", fmt, dpi))
+    return written
+
+
+# --- 3. record --------------------------------------------------------------------------
+
+
+def run_name(config: Mapping[str, Any], trajectory: Trajectory | None = None) -> str:
+    """``rprop-lab_start``; a diverged run says so first in its name, so the runs table
+    (which cuts long names short) tells it apart from a finished one at a glance."""
+    name = f"{config['optimizer']['name']}-{config['init']['name']}"
+    return f"(diverged) {name}" if trajectory is not None and trajectory.diverged else name
+
+
+def description(result: JobResult) -> str:
+    """One line for the run's description (the UI's Description)."""
+    traj, init = result.trajectory, result.config["init"]
+    label = optimizer_label(result.config["optimizer"])
+    start = f"{init['name']} ({init['wx']:g}, {init['wrec']:g})"
+    loss = f"{traj.final_loss:.3g}" if traj.final_loss is not None else "not finite"
+    end = f"{traj.status} at iteration {traj.diverged_at}" if traj.diverged else traj.status
+    return f"{label} from {start}: {traj.iterations} iterations, final loss {loss}, {end}"
+
+
+def record(
+    client, experiment_id: str, run_id: str, result: JobResult, folder: Path, log_model: bool
+) -> None:
+    """Everything ``compute`` and ``write`` made, onto the open run."""
+    from rnnlab import tracking
+
+    traj = result.trajectory
+    tracking.log_batch(
+        client,
+        run_id,
+        metrics=[*tracking.scalars(result.summary), *tracking.series(traj.columns())],
+        tags={
+            "status": traj.status,
+            "data_digest": result.dataset.digest,
+            tracking.NOTE_TAG: description(result),
+            tracking.RUN_NAME_TAG: run_name(result.config, traj),
+        },
+    )
+    log_dataset(client, run_id, result.dataset)
+    for sub in ("data", "results", "figures"):
+        if (folder / sub).is_dir():
+            tracking.log_files(client, run_id, folder / sub, sub)
+    if log_model and np.all(np.isfinite(traj.final_w)):
+        tracking.log_model(
+            client,
+            experiment_id,
+            run_id,
+            *traj.final_w,
+            result.config["data"]["test_sequence"],
+        )
+
+
+def log_dataset(client, run_id: str, d: Dataset) -> None:
+    from rnnlab import tracking
+
+    name = f"{d.recipe}-{d.X.shape[0]}x{d.X.shape[1]}-seed{d.seed}"
+    tracking.log_dataset(client, run_id, name, d.digest, d.X, d.t)
+
+
 def _store(cfg: DictConfig, tracking_uri: str | None, experiment_id: str | None):
     """(client, absolute store URI, experiment id) for a job: the given URI and experiment
     (a sweep's), or the config's, the experiment created if missing."""
+    from rnnlab import tracking
+
     tracking_uri = tracking.resolve_uri(tracking_uri or cfg.tracking.uri)
     client = tracking.client_for(tracking_uri)
     if experiment_id is None:
         experiment_id = tracking.ensure_experiment(
-            client, cfg.tracking.experiment, cfg.tracking.artifact_root
+            client, cfg.tracking.experiment, cfg.tracking.artifact_root, cfg.tracking.description
         )
     return client, tracking_uri, experiment_id
 
@@ -181,138 +379,104 @@ def execute(
     experiment_id: str | None = None,
     extra_tags: Mapping[str, str] | None = None,
     tracking_uri: str | None = None,
+    source: str | None = None,
+    log_model: bool | None = None,
 ) -> RunResult:
     """Run one job as configured and record it as one MLflow run.
 
-    Inside a sweep, ``parent_run_id`` and ``experiment_id`` come from the sweep (which
-    created the store and experiment once, before any job); alone, the experiment named
-    by ``tracking.experiment`` is looked up or created. ``tracking_uri`` (from the sweep,
-    made absolute in the launching process) wins over ``tracking.uri``, whose relative
-    path would otherwise be read against a worker's own directory.
+    Alone, a bad value raises ConfigError before any run exists. Inside a sweep
+    (``parent_run_id``, ``experiment_id`` and the launcher's absolute ``tracking_uri``),
+    it fails the job's child run instead, so the sweep's record names it.
     """
-    validate(cfg)
+    from rnnlab import lifecycle, tracking
+
+    if parent_run_id is None:
+        validate(cfg)
     config = to_container(cfg)
-    output_dir = Path(output_dir)
     client, tracking_uri, experiment_id = _store(cfg, tracking_uri, experiment_id)
-    opt_cfg = config["optimizer"]
+    config["tracking"]["uri"] = tracking_uri  # the store it is really in
     tags = {
-        "optimizer": opt_cfg["name"],
-        "init": cfg.init.name,
-        "data_recipe": cfg.data.recipe,
-        "data_seed": str(cfg.data.seed),
+        **tracking.source_tags(source or " ".join(["rnnlab", *overrides])),
+        "optimizer": config["optimizer"]["name"],
+        "init": config["init"]["name"],
+        "data_recipe": config["data"]["recipe"],
+        "data_seed": str(config["data"]["seed"]),
         **(extra_tags or {}),
     }
-    run_name = f"{opt_cfg['name']}-{cfg.init.name}"
-    with tracking.run(client, experiment_id, run_name, tags, parent_run_id) as run_id:
-        tracking.log_config(client, run_id, config, list(overrides))
-        d = cfg.data
-        dataset = make_dataset(d.recipe, d.n_samples, d.seq_len, d.seed)
-        tracking.log_dataset(client, run_id, dataset)
-        tracking.log_tags(client, run_id, {"data_digest": dataset.digest})
-
-        g = cfg.gradcheck
-        check = gradient_check(dataset.X, dataset.t, g.wx, g.wrec, g.eps, g.rtol)
-        tracking.log_json(
-            client, run_id, asdict(check) | {"passed": check.passed}, "results/gradcheck.json"
-        )
-        tracking.log_summary(
-            client, run_id, {f"gradcheck_rel_error_{p}": check.rel_error[p] for p in ("wx", "wrec")}
-        )
-        if not check.passed:
-            raise GradientCheckFailed(check.summary())
-
-        trajectory = optimise(
-            dataset.X,
-            dataset.t,
-            (cfg.init.wx, cfg.init.wrec),
-            build_optimizer(opt_cfg),
-            cfg.iterations,
-            cfg.tolerance,
-        )
-        tracking.log_series(client, run_id, trajectory.columns())
-
-        test_sequence = np.asarray(cfg.data.test_sequence, dtype=float)
-        with np.errstate(over="ignore", invalid="ignore"):
-            test_output = float(predict(test_sequence, *trajectory.final_w)[0])
-        expected = float(np.sum(test_sequence))
-        summary = {
-            "final_loss": trajectory.final_loss,
-            "final_wx": float(trajectory.final_w[0]),
-            "final_wrec": float(trajectory.final_w[1]),
-            "test_output": test_output,
-            "test_expected": expected,
-            "test_error": abs(test_output - expected),
-            "gradcheck_rel_error_wx": check.rel_error["wx"],
-            "gradcheck_rel_error_wrec": check.rel_error["wrec"],
-            "iterations": float(trajectory.iterations),
-            "diverged": float(trajectory.diverged),
-        }
-        tracking.log_summary(client, run_id, summary)
-        tracking.log_tags(client, run_id, {"status": trajectory.status})
-
-        curves = gradient_curves(dataset, config["plots"]["points"])
-        figure_inputs_to_files(output_dir, dataset, trajectory, curves)
-        summary_file = {
-            **{k: v for k, v in summary.items() if v is not None and np.isfinite(v)},
-            "status": trajectory.status,
-            "final_w": trajectory.final_w.tolist(),
-        }
-        (output_dir / "results" / "summary.json").write_text(json.dumps(summary_file, indent=1))
-        draw_figures(
-            output_dir / "figures",
-            config["plots"],
-            optimizer_label(opt_cfg),
-            dataset,
-            trajectory,
-            curves,
-        )
-        for sub in ("data", "results", "figures"):
-            if (output_dir / sub).is_dir():
-                tracking.log_files(client, run_id, output_dir / sub, sub)
-        if cfg.tracking.log_model and np.all(np.isfinite(trajectory.final_w)):
-            tracking.log_model(run_id, *trajectory.final_w, test_sequence)
-
+    folder = Path(output_dir) / "artifacts"
+    with lifecycle.owned_run(
+        client, experiment_id, run_name(config), tags, parent_run_id, run_params(config)
+    ) as run_id:
+        tracking.log_files(client, run_id, write_config(config, overrides, folder), "config")
+        validate(cfg)
+        try:
+            result = compute(config)
+        except GradientCheckFailed as exc:
+            errors = {f"gradcheck_rel_error_{p}": exc.check.rel_error[p] for p in ("wx", "wrec")}
+            tracking.log_batch(client, run_id, metrics=tracking.scalars(errors))
+            raise
+        write(result, folder)
+        wants_model = config["tracking"]["log_model"] if log_model is None else log_model
+        record(client, experiment_id, run_id, result, folder, wants_model)
     return RunResult(
         run_id=run_id,
         experiment_id=experiment_id,
         tracking_uri=tracking_uri,
         config=config,
-        trajectory=trajectory,
-        gradcheck=check,
-        summary={k: v for k, v in summary.items() if v is not None},
+        trajectory=result.trajectory,
+        gradcheck=result.gradcheck,
+        summary=result.summary,
     )
 
 
-def _basin_job(
-    cfg: DictConfig, config: dict[str, Any], client, run_id: str, output_dir: Path
-) -> dict[str, float]:
-    """The basin-map task inside an open run: every start of the grid, every optimiser."""
+def _yaml(obj: Any) -> str:
+    import yaml
+
+    return yaml.safe_dump(obj, sort_keys=False)
+
+
+# --- basin maps -------------------------------------------------------------------------
+
+
+@dataclass
+class BasinJob:
+    config: dict[str, Any]
+    dataset: Dataset
+    wx: np.ndarray
+    wrec: np.ndarray
+    maps: dict[str, dict[str, np.ndarray]]
+    summary: dict[str, float | None]
+
+
+def compute_basin(config: Mapping[str, Any], progress: bool = True) -> BasinJob:
+    """Every start of the grid, every optimiser (pure; a progress bar on a terminal)."""
     from tqdm import tqdm
 
     from rnnlab.basin import optimise_many
 
     b = config["basin"]
-    d = cfg.data
-    dataset = make_dataset(d.recipe, d.n_samples, d.seq_len, d.seed)
-    tracking.log_dataset(client, run_id, dataset)
+    dataset = dataset_of(config)
     n = b["resolution"]
     wx = np.linspace(b["bounds"][0], b["bounds"][1], n)
     wrec = np.linspace(b["bounds"][2], b["bounds"][3], n)
     starts = np.stack(np.meshgrid(wx, wrec), axis=-1).reshape(-1, 2)  # rows follow wrec
     maps: dict[str, dict[str, np.ndarray]] = {}
-    summary: dict[str, float] = {}
+    summary: dict[str, float | None] = {}
     for name, opt_cfg in b["optimizers"].items():
         # a progress bar on a terminal; quiet (disable=None) in logs, pipes and tests
-        with tqdm(total=len(starts), desc=f"basin map {name}", unit="start", disable=None) as bar:
+        disable = None if progress else True
+        bar = tqdm(total=len(starts), desc=f"basin map {name}", unit="start", disable=disable)
+        with bar:
             res = optimise_many(
                 dataset.X,
                 dataset.t,
                 starts,
                 build_optimizer(opt_cfg),
-                cfg.iterations,
+                config["iterations"],
                 b["tolerance"],
                 b["chunk"],
                 bar.update,
+                config["divergence"]["loss_factor"],
             )
         maps[name] = {
             "final_loss": res.final_loss.reshape(n, n),
@@ -325,23 +489,38 @@ def _basin_job(
         summary[f"{name}_median_iterations_to_converge"] = (
             float(np.median(its)) if its.size else None
         )
-    results = output_dir / "results"
-    results.mkdir(parents=True, exist_ok=True)
+    return BasinJob(dict(config), dataset, wx, wrec, maps, summary)
+
+
+def write_basin(job: BasinJob, folder: Path) -> Path:
+    (folder / "results").mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
-        results / "basin_map.npz",
-        wx=wx,
-        wrec=wrec,
-        **{f"{o}_{k}": v for o, m in maps.items() for k, v in m.items()},
+        folder / "results" / "basin_map.npz",
+        wx=job.wx,
+        wrec=job.wrec,
+        **{f"{o}_{k}": v for o, m in job.maps.items() for k, v in m.items()},
     )
-    tracking.log_summary(client, run_id, summary)
-    if config["plots"]["enabled"]:
-        p = config["plots"]
-        fig = plots.basin_maps(maps, b["bounds"], p["points"], cfg.iterations, b["tolerance"])
-        plots.save(fig, output_dir / "figures" / f"basin_map.{p['format']}", p["format"], p["dpi"])
-    for sub in ("results", "figures"):
-        if (output_dir / sub).is_dir():
-            tracking.log_files(client, run_id, output_dir / sub, sub)
-    return summary
+    p, b = job.config["plots"], job.config["basin"]
+    if p["enabled"]:
+        from rnnlab import plots
+
+        fig = plots.basin_maps(
+            job.maps, b["bounds"], p["points"], job.config["iterations"], b["tolerance"]
+        )
+        plots.save(fig, folder / "figures" / f"basin_map.{p['format']}", p["format"], p["dpi"])
+    return folder
+
+
+def basin_description(job: BasinJob) -> str:
+    n = job.config["basin"]["resolution"]
+    parts = [
+        f"{name}: {job.summary[f'{name}_fraction_converged']:.0%} converged, "
+        f"{job.summary[f'{name}_fraction_diverged']:.0%} diverged"
+        for name in job.maps
+    ]
+    return f"Basin map, {n} x {n} starts, {job.config['iterations']} iterations. " + "; ".join(
+        parts
+    )
 
 
 def execute_basin(
@@ -349,25 +528,55 @@ def execute_basin(
     output_dir: Path,
     overrides: Sequence[str] = (),
     tracking_uri: str | None = None,
-) -> dict[str, float]:
+    source: str | None = None,
+) -> dict[str, Any]:
     """The basin-map task (``task=basin_map``) as one MLflow run; returns its metrics."""
+    from rnnlab import lifecycle, tracking
+
     validate(cfg)
     config = to_container(cfg)
     client, _, experiment_id = _store(cfg, tracking_uri, None)
     tags = {
+        **tracking.source_tags(source or " ".join(["rnnlab", *overrides])),
         "task": "basin_map",
-        "data_recipe": cfg.data.recipe,
+        "data_recipe": config["data"]["recipe"],
         "optimizers": ",".join(config["basin"]["optimizers"]),
     }
-    with tracking.run(client, experiment_id, "basin_map", tags) as run_id:
-        tracking.log_config(client, run_id, config, list(overrides))
-        summary = _basin_job(cfg, config, client, run_id, Path(output_dir))
-    summary["run_id"] = run_id
-    return summary
+    folder = Path(output_dir) / "artifacts"
+    with lifecycle.owned_run(
+        client, experiment_id, "basin_map", tags, None, run_params(config)
+    ) as run_id:
+        tracking.log_files(client, run_id, write_config(config, overrides, folder), "config")
+        job = compute_basin(config)
+        write_basin(job, folder)
+        d = job.dataset
+        tracking.log_batch(
+            client,
+            run_id,
+            metrics=tracking.scalars(job.summary),
+            tags={tracking.NOTE_TAG: basin_description(job)},
+        )
+        log_dataset(client, run_id, d)
+        for sub in ("results", "figures"):
+            if (folder / sub).is_dir():
+                tracking.log_files(client, run_id, folder / sub, sub)
+    return {**job.summary, "run_id": run_id}
+
+
+# --- the console --------------------------------------------------------------------------
+
+
+def outcome(traj: Trajectory) -> str:
+    """A job's result in a few words, for a sweep's line per job."""
+    if traj.diverged:
+        return f"diverged at iteration {traj.diverged_at}"
+    return f"final loss {traj.final_loss:.6g} after {traj.iterations} iterations ({traj.status})"
 
 
 def report(result: RunResult) -> str:
     """A short summary in the lab's words."""
+    from rnnlab.tracking import redact
+
     check, traj = result.gradcheck, result.trajectory
     lines = [
         f"Gradient check at ({check.at[0]:g}, {check.at[1]:g}): {check.summary()} "
@@ -376,13 +585,13 @@ def report(result: RunResult) -> str:
     wx, wrec = traj.final_w
     if traj.diverged:
         lines.append(
-            f"Training diverged at iteration {traj.iterations}; "
-            f"last finite weights: wx = {wx:.4f}, wrec = {wrec:.4f}"
+            f"Training diverged at iteration {traj.diverged_at}; "
+            f"last weights kept: wx = {wx:.4f}, wrec = {wrec:.4f}"
         )
     else:
         lines.append(f"Final weights are: wx = {wx:.4f}, wrec = {wrec:.4f}")
     s = result.summary
-    if "test_output" in s and np.isfinite(s["test_output"]):
+    if "test_output" in s:
         lines.append(
             f"Output from model: {s['test_output']:.4f}; "
             f"expected output (sum of input): {s['test_expected']:.4f}"
@@ -391,6 +600,7 @@ def report(result: RunResult) -> str:
         f"Final loss {result.final_loss:.6g} after {traj.iterations} iterations ({traj.status})."
     )
     lines.append(
-        f"MLflow run {result.run_id} (experiment {result.experiment_id}) in {result.tracking_uri}"
+        f"MLflow run {result.run_id} (experiment {result.experiment_id}) in "
+        f"{redact(result.tracking_uri)}"
     )
     return "\n".join(lines)

@@ -1,52 +1,74 @@
-"""Everything MLflow: the store, runs and their lifecycle, and what gets logged.
+"""Everything MLflow: the store, the standard tags, and what gets logged.
 
-The only module that imports mlflow. Runs are handled through an explicit
-``MlflowClient`` and run id (no global "active run"), so the same code serves a single
-job, a job inside a sweep, and the Python API.
+The only module (with ``lifecycle`` and ``pyfunc_model``) that imports mlflow. Runs
+are handled through an explicit ``MlflowClient`` and run id (no global "active run"),
+so the same code serves a single job, a job inside a sweep, and the Python API.
 """
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import functools
+import getpass
 import hashlib
-import json
 import math
 import os
-import signal
+import re
 import subprocess
+import sys
 import time
-import traceback
-import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-# This machine's network is closed and experiments are private: no usage telemetry.
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-# Artifact transfers are small; MLflow's progress bars would only clutter stderr.
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+# A tracking server that does not answer should cost seconds, not MLflow's default of
+# 7 retries with a 2x backoff and a 120 s timeout (about 4 minutes). The user's own
+# settings win.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # private experiments, closed network
 
 import mlflow
 import numpy as np
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from rnnlab.data import Dataset
-
 METRIC_BATCH = 1000  # MLflow's limit of metrics per log_batch call
-PARAM_BATCH = 100  # ... and of params per call
+PARAM_BATCH = 100  # ... of params per call
+TAG_BATCH = 100  # ... of tags per call
 PARENT_TAG = "mlflow.parentRunId"
-
+NOTE_TAG = "mlflow.note.content"  # a run's (or experiment's) description in the UI
+RUN_NAME_TAG = "mlflow.runName"
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 
 DEFAULT_URI = "sqlite:///outputs/mlflow.db"  # as conf/tracking/local.yaml
+
+
+class StoreError(RuntimeError):
+    """The store cannot be used (unreachable server, unreadable file): one line."""
 
 
 def default_uri() -> str:
     """The store the helper commands read by default: $MLFLOW_TRACKING_URI or the local one."""
     return os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_URI)
+
+
+def redact(uri: str | None) -> str:
+    """``uri`` without a password (``http://user:***@host``): safe to print and log."""
+    if not uri or "@" not in uri:
+        return uri or ""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def redact_text(text: str) -> str:
+    """Every ``scheme://user:password@`` in ``text`` with the password hidden."""
+    return re.sub(r"(\w+://[^/\s:@]+):[^@\s/]+@", r"\1:***@", text)
 
 
 def resolve_uri(uri: str) -> str:
@@ -57,10 +79,12 @@ def resolve_uri(uri: str) -> str:
     """
     prefix = "sqlite:///"
     if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
-        path = Path(uri[len(prefix) :])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return prefix + str(path.resolve())
+        return prefix + str(Path(uri[len(prefix) :]).resolve())
     return uri
+
+
+def sqlite_path(uri: str) -> Path | None:
+    return Path(uri[len("sqlite:///") :]) if uri.startswith("sqlite:///") else None
 
 
 def artifact_location(artifact_root: str | None) -> str | None:
@@ -72,47 +96,190 @@ def artifact_location(artifact_root: str | None) -> str | None:
     return Path(artifact_root).resolve().as_uri()
 
 
+@functools.cache
+def _sqlite_settings() -> None:
+    """WAL journal (the UI reads while a sweep writes; writers wait less) and NORMAL
+    sync (safe with WAL) on every SQLite connection, through SQLAlchemy's public events."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    @event.listens_for(Engine, "connect")
+    def _pragmas(dbapi_connection, _record) -> None:
+        if type(dbapi_connection).__module__.startswith("sqlite3"):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+
 _clients: dict[str, MlflowClient] = {}  # one per store and process: opened (and locked) once
 
 
-def client_for(uri: str) -> MlflowClient:
+def client_for(uri: str, create: bool = True) -> MlflowClient:
     """A client on the store at ``uri`` (also made the process-wide default).
 
     Opening an SQLite store runs its schema migrations; two processes doing that at once
     on a fresh file break each other, so they take turns under a lock file beside it.
+    ``create=False`` refuses to create a missing SQLite store (the helper commands only
+    read). Raises StoreError with a one-line reason when the store cannot be used.
     """
     uri = resolve_uri(uri)
-    mlflow.set_tracking_uri(uri)
     if uri in _clients:
+        mlflow.set_tracking_uri(uri)
         return _clients[uri]
-    if not uri.startswith("sqlite:///"):
-        return _clients.setdefault(uri, MlflowClient(tracking_uri=uri))
-    lock_path = Path(uri[len("sqlite:///") :] + ".lock")
-    with open(lock_path, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            client = MlflowClient(tracking_uri=uri)
-            client.search_experiments(max_results=1)  # opens the store: migrations run here
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    client = _open(uri, create)
+    mlflow.set_tracking_uri(uri)
+    Pending.apply(client)
     return _clients.setdefault(uri, client)
 
 
-def ensure_experiment(client: MlflowClient, name: str, artifact_root: str | None) -> str:
-    """The id of experiment ``name``, created (with its artifact folder) if missing."""
-    experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
+def _open(uri: str, create: bool) -> MlflowClient:
+    scheme = uri.split(":", 1)[0] if ":" in uri else ""
+    if scheme not in ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks"):
+        raise StoreError(
+            f"tracking.uri={redact(uri)!r} is not allowed: a database URI "
+            "(sqlite:///path/mlflow.db, postgresql://...) or a tracking server "
+            "(http://host:port)"
+        )
+    path = sqlite_path(uri)
+    if path is None:
+        client = MlflowClient(tracking_uri=uri)
+        try:
+            client.search_experiments(max_results=1)
+        except Exception as exc:
+            raise StoreError(
+                f"the tracking store at {redact(uri)} does not answer: {reason(exc)}"
+            ) from None
+        return client
+    if not path.exists() and not create:
+        raise StoreError(f"no MLflow store at {path}")
+    if path.is_dir():
+        raise StoreError(f"tracking.uri={redact(uri)!r} names a folder, not an SQLite file")
+    _sqlite_settings()
     try:
-        return client.create_experiment(name, artifact_location=artifact_location(artifact_root))
-    except mlflow.exceptions.MlflowException:
-        # Another process created it between our look-up and create.
-        experiment = client.get_experiment_by_name(name)
-        if experiment is None:
-            raise
-        return experiment.experiment_id
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(str(path) + ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                client = MlflowClient(tracking_uri=uri)
+                client.search_experiments(max_results=1)  # opens the store: migrations run
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+    except Exception as exc:
+        raise StoreError(f"cannot open the MLflow store {path}: {reason(exc)}") from None
+    return client
 
 
+def reason(exc: BaseException) -> str:
+    """The last line of an error chain that says what went wrong."""
+    while exc.__cause__ is not None and not str(exc).strip():
+        exc = exc.__cause__
+    text = redact_text(str(exc).strip() or type(exc).__name__)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    for ln in lines:  # sqlite and HTTP errors name the cause in one of their lines
+        if any(w in ln for w in ("Error", "error", "refused", "timed out", "denied", "full")):
+            return ln[:300]
+    return lines[0][:300] if lines else type(exc).__name__
+
+
+class Pending:
+    """End states that a store could not take when a run ended (a full disk, a server
+    gone), kept in a local journal (``$RNNLAB_STATE_DIR``, default
+    ``~/.local/state/rnnlab/pending.jsonl``) and written on the next start against it."""
+
+    @staticmethod
+    def path() -> Path:
+        root = os.environ.get("RNNLAB_STATE_DIR") or Path.home() / ".local/state/rnnlab"
+        return Path(root) / "pending.jsonl"
+
+    @classmethod
+    def add(cls, uri: str, run_id: str, status: str, error: str | None) -> None:
+        import json
+
+        entry = {"uri": resolve_uri(uri), "run_id": run_id, "status": status, "error": error}
+        try:
+            cls.path().parent.mkdir(parents=True, exist_ok=True)
+            with open(cls.path(), "a") as f:
+                f.write(json.dumps(entry) + "\n")
+        except OSError:
+            pass  # nowhere to keep it: rnnlab-doctor still finds the run by its dead owner
+
+    @classmethod
+    def apply(cls, client: MlflowClient) -> None:
+        """Write this store's waiting end states; keep the others (and any that fail)."""
+        import json
+
+        path = cls.path()
+        if not path.exists():
+            return
+        uri, keep = resolve_uri(client.tracking_uri), []
+        try:
+            lines = path.read_text().splitlines()
+        except OSError:
+            return
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("uri") != uri:
+                keep.append(line)
+                continue
+            try:
+                run = client.get_run(entry["run_id"])
+                if run.info.status == "RUNNING":
+                    if entry.get("error"):
+                        client.set_tag(entry["run_id"], "error", entry["error"][:5000])
+                    client.set_terminated(entry["run_id"], entry["status"])
+                    print(
+                        f"rnnlab: recorded run {entry['run_id']} as {entry['status']} "
+                        "(its end could not be written when it stopped)",
+                        file=sys.stderr,
+                    )
+            except mlflow.exceptions.RestException:
+                continue  # the run is gone from the store: nothing to record
+            except Exception:
+                keep.append(line)
+        try:
+            path.write_text("".join(f"{ln}\n" for ln in keep))
+        except OSError:
+            pass
+
+
+def forget(uri: str) -> None:
+    """Drop the cached client of ``uri`` (a store removed under a long-lived process)."""
+    _clients.pop(resolve_uri(uri), None)
+
+
+def ensure_experiment(
+    client: MlflowClient, name: str, artifact_root: str | None, description: str | None = None
+) -> str:
+    """The id of experiment ``name``, created (with its artifact folder and description)
+    if missing; a description is added to an existing experiment that has none."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        # a model-training experiment: the UI opens it on its runs, not the GenAI overview
+        tags = {EXPERIMENT_KIND_TAG: "custom_model_development"}
+        if description:
+            tags[NOTE_TAG] = description
+        try:
+            return client.create_experiment(
+                name, artifact_location=artifact_location(artifact_root), tags=tags
+            )
+        except mlflow.exceptions.MlflowException:
+            # Another process created it between our look-up and create.
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                raise
+    if description and not experiment.tags.get(NOTE_TAG):
+        client.set_experiment_tag(experiment.experiment_id, NOTE_TAG, description)
+    return experiment.experiment_id
+
+
+# --- what every run records about where it came from -----------------------------------
+
+
+@functools.cache
 def git_state() -> dict[str, str]:
     """The commit of the checkout rnnlab runs from, and whether its tree was dirty."""
     root = Path(__file__).resolve().parent
@@ -134,114 +301,86 @@ def git_state() -> dict[str, str]:
     }
 
 
-class Terminated(KeyboardInterrupt):
-    """Raised by the SIGTERM handler: a terminated job ends its run KILLED, as Ctrl-C does."""
+@functools.cache
+def lineage() -> dict[str, str]:
+    """What it takes to reproduce a run: library versions and the lock file's hash."""
+    tags = {
+        f"version.{pkg}": version(pkg)
+        for pkg in ("numpy", "hydra-core", "omegaconf", "mlflow", "matplotlib")
+    }
+    lock = Path(__file__).resolve().parents[2] / "uv.lock"
+    if lock.exists():
+        tags["uv_lock_sha256"] = hashlib.sha256(lock.read_bytes()).hexdigest()
+    return tags
 
 
-@contextlib.contextmanager
-def run(
-    client: MlflowClient,
-    experiment_id: str,
-    run_name: str,
-    tags: Mapping[str, str],
-    parent_run_id: str | None = None,
-) -> Iterator[str]:
-    """Create a run and yield its id; end it FINISHED, FAILED (error recorded) or KILLED.
-
-    No exit path leaves the run RUNNING: an exception marks it FAILED with the error as
-    a tag and ``error.txt``; Ctrl-C or SIGTERM mark it KILLED. The exception propagates.
-    """
-    all_tags = {**git_state(), **lineage(), **tags}
-    if parent_run_id:
-        all_tags[PARENT_TAG] = parent_run_id
-    created = client.create_run(experiment_id, run_name=run_name, tags=all_tags)
-    run_id = created.info.run_id
-
-    def on_sigterm(signum: int, frame: Any) -> None:
-        raise Terminated
-
-    previous = None
-    with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
-        previous = signal.signal(signal.SIGTERM, on_sigterm)
+def source_tags(source: str) -> dict[str, str]:
+    """MLflow's standard columns: Source (the command that made the run), its type, and
+    Created by; plus the checkout's commit and the libraries' versions."""
     try:
-        yield run_id
-    except KeyboardInterrupt:
-        client.set_tag(run_id, "error", "interrupted")
-        client.set_terminated(run_id, "KILLED")
-        raise
-    except BaseException as exc:
-        with contextlib.suppress(Exception):
-            client.set_tag(run_id, "error", f"{type(exc).__name__}: {exc}"[:5000])
-            client.log_text(run_id, traceback.format_exc(), "error.txt")
-        client.set_terminated(run_id, "FAILED")
-        raise
-    else:
-        client.set_terminated(run_id, "FINISHED")
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        user = getpass.getuser()
+    except Exception:  # no user name in this environment (a container without passwd)
+        user = "unknown"
+    return {
+        "mlflow.source.name": source,
+        "mlflow.source.type": "LOCAL",
+        "mlflow.user": user,
+        **git_state(),
+        **lineage(),
+    }
 
 
-def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    """Nested dicts to dotted keys; lists and scalars become their string form."""
-    flat: dict[str, str] = {}
-    for key, value in tree.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, dotted + "."))
-        else:
-            flat[dotted] = json.dumps(value) if isinstance(value, list) else str(value)
-    return flat
+# --- logging ---------------------------------------------------------------------------
 
 
-def log_config(
-    client: MlflowClient, run_id: str, config: Mapping[str, Any], overrides: list[str]
+def log_batch(
+    client: MlflowClient,
+    run_id: str,
+    metrics: Iterable[Metric] = (),
+    params: Mapping[str, str] | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> None:
-    """Every config value as a param (dotted keys), and the config and overrides as YAML."""
-    import yaml  # a dependency of omegaconf and mlflow
+    """Metrics, params and tags in as few calls as MLflow's batch limits allow."""
+    metrics = list(metrics)
+    params_ = [Param(k, str(v)) for k, v in sorted((params or {}).items())]
+    tags_ = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
+    while metrics or params_ or tags_:
+        client.log_batch(
+            run_id,
+            metrics=metrics[:METRIC_BATCH],
+            params=params_[:PARAM_BATCH],
+            tags=tags_[:TAG_BATCH],
+        )
+        metrics, params_, tags_ = (
+            metrics[METRIC_BATCH:],
+            params_[PARAM_BATCH:],
+            tags_[TAG_BATCH:],
+        )
 
-    params = [Param(k, v) for k, v in sorted(flatten(config).items())]
-    for i in range(0, len(params), PARAM_BATCH):
-        client.log_batch(run_id, params=params[i : i + PARAM_BATCH])
-    client.log_text(run_id, yaml.safe_dump(dict(config), sort_keys=False), "config/config.yaml")
-    client.log_text(run_id, yaml.safe_dump(list(overrides)), "config/overrides.yaml")
 
-
-def log_series(client: MlflowClient, run_id: str, columns: Mapping[str, np.ndarray]) -> None:
-    """Per-iteration metrics with step = iteration, in batches of up to 1000 values."""
-    now = int(time.time() * 1000)
-    metrics = [
-        Metric(key, float(v), now, step)
+def series(columns: Mapping[str, np.ndarray], now: int | None = None) -> list[Metric]:
+    """Per-iteration metrics, step = the index in each series."""
+    now = now or int(time.time() * 1000)
+    return [
+        Metric(key, v, now, step)
         for key, values in columns.items()
-        for step, v in enumerate(values)
+        for step, v in enumerate(np.asarray(values, dtype=float).tolist())
     ]
-    for i in range(0, len(metrics), METRIC_BATCH):
-        client.log_batch(run_id, metrics=metrics[i : i + METRIC_BATCH])
 
 
-def log_summary(client: MlflowClient, run_id: str, values: Mapping[str, float | None]) -> None:
-    """Summary metrics; a missing or non-finite value is left out, never logged."""
-    now = int(time.time() * 1000)
-    metrics = [
+def scalars(values: Mapping[str, float | None], now: int | None = None) -> list[Metric]:
+    """Summary metrics at step 0; a missing or non-finite value is left out."""
+    now = now or int(time.time() * 1000)
+    return [
         Metric(k, float(v), now, 0) for k, v in values.items() if v is not None and math.isfinite(v)
     ]
-    client.log_batch(run_id, metrics=metrics)
 
 
-def log_tags(client: MlflowClient, run_id: str, tags: Mapping[str, str]) -> None:
-    client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
-
-
-def log_dataset(client: MlflowClient, run_id: str, dataset: Dataset) -> None:
+def log_dataset(client: MlflowClient, run_id: str, name: str, digest: str, X, t) -> None:
     """The training data as an MLflow dataset input (with its digest)."""
-    ds = mlflow.data.from_numpy(
-        dataset.X,
-        targets=dataset.t,
-        name=f"{dataset.recipe}-{dataset.X.shape[0]}x{dataset.X.shape[1]}-seed{dataset.seed}",
-        digest=dataset.digest,
-    )
     from mlflow.entities import DatasetInput, InputTag
 
+    ds = mlflow.data.from_numpy(X, targets=t, name=name, digest=digest)
     client.log_inputs(
         run_id,
         datasets=[
@@ -255,8 +394,12 @@ def log_files(client: MlflowClient, run_id: str, folder: Path, artifact_path: st
     client.log_artifacts(run_id, str(folder), artifact_path)
 
 
-def log_json(client: MlflowClient, run_id: str, obj: Any, artifact_file: str) -> None:
-    client.log_dict(run_id, obj, artifact_file)
+def log_text(client: MlflowClient, run_id: str, text: str, path: str) -> None:
+    client.log_text(run_id, text, path)
+
+
+def log_table(client: MlflowClient, run_id: str, table: Mapping[str, list], path: str) -> None:
+    client.log_table(run_id, data=dict(table), artifact_file=path)
 
 
 def download(client: MlflowClient, run_id: str, artifact_path: str, dest: Path) -> Path:
@@ -270,29 +413,16 @@ def get_run(client: MlflowClient, run_id: str):
     try:
         return client.get_run(run_id)
     except mlflow.exceptions.MlflowException as exc:
-        raise LookupError(f"no run {run_id!r} in {client.tracking_uri}") from exc
+        raise LookupError(f"no run {run_id!r} in {redact(client.tracking_uri)}") from exc
 
 
-def start_parent(
-    client: MlflowClient, experiment_id: str, run_name: str, tags: Mapping[str, str]
-) -> str:
-    """Create a sweep's parent run (left RUNNING until ``end_run``); return its id."""
-    return client.create_run(
-        experiment_id, run_name=run_name, tags={**git_state(), **tags}
-    ).info.run_id
-
-
-def end_run(client: MlflowClient, run_id: str, status: str) -> None:
-    client.set_terminated(run_id, status)
-
-
-def child_runs(client: MlflowClient, experiment_id: str, parent_run_id: str) -> list:
-    """Every run whose parent is ``parent_run_id``, oldest first."""
+def search(client: MlflowClient, experiment_ids: list[str], filter_string: str = "") -> list:
+    """Every run matching ``filter_string``, oldest first, all pages."""
     runs, token = [], None
     while True:
         page = client.search_runs(
-            [experiment_id],
-            filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'",
+            experiment_ids,
+            filter_string=filter_string,
             max_results=1000,
             order_by=["attributes.start_time ASC"],
             page_token=token,
@@ -303,30 +433,42 @@ def child_runs(client: MlflowClient, experiment_id: str, parent_run_id: str) -> 
             return runs
 
 
+def child_runs(client: MlflowClient, experiment_id: str, parent_run_id: str) -> list:
+    """Every run whose parent is ``parent_run_id``, oldest first."""
+    return search(client, [experiment_id], f"tags.`{PARENT_TAG}` = '{parent_run_id}'")
+
+
 def metric_history(client: MlflowClient, run_id: str, key: str) -> np.ndarray:
     """A metric's values ordered by step."""
     history = sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)
     return np.array([m.value for m in history], dtype=float)
 
 
-def log_table(client: MlflowClient, run_id: str, table: Mapping[str, list], path: str) -> None:
-    client.log_table(run_id, data=dict(table), artifact_file=path)
+def run_url(client: MlflowClient, experiment_id: str, run_id: str) -> str:
+    """The run's page in the MLflow UI, relative to the UI's address."""
+    return f"#/experiments/{experiment_id}/runs/{run_id}"
 
 
-def log_text(client: MlflowClient, run_id: str, text: str, path: str) -> None:
-    client.log_text(run_id, text, path)
-
+# --- the model -------------------------------------------------------------------------
 
 MODEL_CODE = Path(__file__).with_name("pyfunc_model.py")
-# Our model's input is a plain float array, checked by its tensor signature; MLflow's
-# nudge towards type hints on predict() does not apply.
-warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method")
 
 
-def log_model(run_id: str, wx: float, wrec: float, example: np.ndarray) -> None:
-    """The trained network as the run's pyfunc model ``model`` (``runs:/RUN_ID/model``),
-    with a signature and an input example. Call it last: it resumes the run with the
-    fluent API, which ends it FINISHED."""
+def log_model(
+    client: MlflowClient,
+    experiment_id: str,
+    run_id: str,
+    wx: float,
+    wrec: float,
+    example,
+    params: Mapping[str, str] | None = None,
+) -> None:
+    """The trained network as the run's pyfunc model ``model`` (``runs:/RUN_ID/model``):
+    code (no pickle), the weights as an artifact, a signature and an input example, and
+    its requirements given (MLflow infers nothing and copies no lock file)."""
+    import json
+    import tempfile
+
     from mlflow.models import ModelSignature
     from mlflow.types import Schema, TensorSpec
 
@@ -336,25 +478,24 @@ def log_model(run_id: str, wx: float, wrec: float, example: np.ndarray) -> None:
         inputs=Schema([TensorSpec(np.dtype("float64"), (-1, -1))]),
         outputs=Schema([TensorSpec(np.dtype("float64"), (-1,))]),
     )
-    with mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None):
-        mlflow.pyfunc.log_model(
+    # The logged model is created here, in the run's experiment: left to MLflow it would
+    # go to the process's "active" experiment (Default, under ./mlruns).
+    model = client.create_logged_model(
+        experiment_id, name="model", source_run_id=run_id, params=dict(params or {})
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = Path(tmp) / "weights.json"
+        weights.write_text(json.dumps({"wx": float(wx), "wrec": float(wrec)}))
+        # Model.log with an explicit run id: no fluent "active run" is resumed (and ended)
+        mlflow.models.Model.log(
+            artifact_path=None,
             name="model",
+            flavor=mlflow.pyfunc,
+            run_id=run_id,
+            model_id=model.model_id,
             python_model=str(MODEL_CODE),
-            model_config={"wx": float(wx), "wrec": float(wrec)},
+            artifacts={"weights": str(weights)},
             signature=signature,
             input_example=example,
             pip_requirements=[f"numpy=={version('numpy')}", f"mlflow=={version('mlflow')}"],
         )
-
-
-@functools.cache
-def lineage() -> dict[str, str]:
-    """What it takes to reproduce a run: library versions and the lock file's hash."""
-    tags = {
-        f"version.{pkg}": version(pkg)
-        for pkg in ("numpy", "hydra-core", "omegaconf", "mlflow", "matplotlib")
-    }
-    lock = Path(__file__).resolve().parents[2] / "uv.lock"
-    if lock.exists():
-        tags["uv_lock_sha256"] = hashlib.sha256(lock.read_bytes()).hexdigest()
-    return tags

@@ -14,34 +14,49 @@ COMPLETED, CONVERGED, DIVERGED = "completed", "converged", "diverged"
 
 @dataclass(frozen=True)
 class Trajectory:
-    """Row k is iteration k: the weights w[k] where the gradient was taken, the loss and
-    gradient there, and the step sizes of the update that followed. ``final_w`` is where
-    the run ended and ``final_loss`` the loss there (None only if even the start was not
-    finite). Every recorded number is finite.
+    """The points an optimisation visited and the updates between them.
 
-    status: ``completed`` (all iterations ran), ``converged`` (loss fell below the
-    tolerance), or ``diverged`` (a loss, gradient or update overflowed or went non-finite
-    at iteration ``len(loss)``; the rows before it are kept).
+    Point k (k = 0..n) is the weights ``w[k]`` after k updates, with the loss and the
+    gradient there; update k (k = 0..n-1) is the step size ``step[k]`` that took point
+    k to point k + 1. Point 0 is the start and point n = ``iterations`` the end, so the
+    loss history ends at ``final_loss``. Every recorded number is finite.
+
+    status: ``completed`` (every iteration ran), ``converged`` (the loss fell below the
+    tolerance at point n), or ``diverged``: at iteration ``diverged_at`` the loss left
+    its bound (``loss_factor`` times the starting loss), or a loss, gradient or update
+    overflowed or went non-finite. The points before it are kept and the last of them is
+    the end; the update into the failed point is dropped.
     """
 
-    w: np.ndarray  # (n, 2) wx, wrec
-    loss: np.ndarray  # (n,)
-    grad: np.ndarray  # (n, 2)
+    start: np.ndarray  # (2,)
+    w: np.ndarray  # (n + 1, 2) wx, wrec per point
+    loss: np.ndarray  # (n + 1,)
+    grad: np.ndarray  # (n + 1, 2)
     step: np.ndarray  # (n, 2)
-    final_w: np.ndarray  # (2,)
-    final_loss: float | None
     status: str
+    diverged_at: int | None = None
 
     @property
     def iterations(self) -> int:
-        return len(self.loss)
+        """Updates applied: the end point's index."""
+        return len(self.step)
 
     @property
     def diverged(self) -> bool:
         return self.status == DIVERGED
 
+    @property
+    def final_w(self) -> np.ndarray:
+        """Where training ended (the start itself if not even it was finite)."""
+        return self.w[-1] if len(self.w) else self.start
+
+    @property
+    def final_loss(self) -> float | None:
+        return float(self.loss[-1]) if len(self.loss) else None
+
     def columns(self) -> dict[str, np.ndarray]:
-        """The per-iteration series under their metric names."""
+        """The series under their metric names: per point (``loss``, ``wx``, ``wrec``,
+        ``grad_*``: n + 1 values) and per update (``step_*``: n values)."""
         return {
             "loss": self.loss,
             "wx": self.w[:, 0],
@@ -57,6 +72,14 @@ def _finite(*values: object) -> bool:
     return all(np.all(np.isfinite(v)) for v in values)
 
 
+def loss_bound(start_loss: float, loss_factor: float | None) -> float:
+    """The loss above which a run counts as diverged: ``loss_factor`` times its starting
+    loss (no bound when the factor is None or the start's loss is 0)."""
+    if loss_factor is None or not start_loss > 0:
+        return np.inf
+    return loss_factor * start_loss
+
+
 def optimise(
     X: np.ndarray,
     t: np.ndarray,
@@ -64,44 +87,51 @@ def optimise(
     optimizer: Optimizer,
     iterations: int,
     tolerance: float | None = None,
+    loss_factor: float | None = None,
 ) -> Trajectory:
-    """Run ``iterations`` updates of ``optimizer`` from ``start`` on (X, t)."""
+    """Run up to ``iterations`` updates of ``optimizer`` from ``start`` on (X, t)."""
     w = np.array(start, dtype=float)
     state = optimizer.init(w)
     ws, losses, grads, steps = [], [], [], []
-    status, final_w, final_loss = COMPLETED, w, None
+    status, diverged_at, bound = COMPLETED, None, np.inf
     for k in range(iterations + 1):
         try:
             with np.errstate(over="raise", invalid="raise", divide="raise"):
                 value, grad = rnn.loss_and_grad(X, t, w)
-                if not _finite(value, grad):
+                if not _finite(value, grad) or value > bound:
                     raise FloatingPointError
-                if k == iterations or (tolerance is not None and value < tolerance):
-                    final_w, final_loss = w, value
-                    if k < iterations:
-                        status = CONVERGED
-                    break
+        except FloatingPointError:
+            status, diverged_at = DIVERGED, k
+            break
+        if k == 0:
+            bound = loss_bound(value, loss_factor)
+        ws.append(w)
+        losses.append(value)
+        grads.append(grad)
+        if tolerance is not None and value < tolerance:
+            status = CONVERGED
+            break
+        if k == iterations:
+            break
+        try:
+            with np.errstate(over="raise", invalid="raise", divide="raise"):
                 w_new, state, step = optimizer.step(w, grad, state)
                 if not _finite(w_new, step):
                     raise FloatingPointError
         except FloatingPointError:
-            status = DIVERGED
-            if losses:
-                final_w, final_loss = ws[-1], losses[-1]
+            status, diverged_at = DIVERGED, k
             break
-        ws.append(w)
-        losses.append(value)
-        grads.append(grad)
         steps.append(step)
         w = w_new
+    n_points = len(ws)
     return Trajectory(
-        w=np.array(ws).reshape(-1, 2),
+        start=np.array(start, dtype=float),
+        w=np.array(ws, dtype=float).reshape(-1, 2),
         loss=np.array(losses, dtype=float),
-        grad=np.array(grads).reshape(-1, 2),
-        step=np.array(steps).reshape(-1, 2),
-        final_w=np.asarray(final_w, dtype=float),
-        final_loss=final_loss,
+        grad=np.array(grads, dtype=float).reshape(-1, 2),
+        step=np.array(steps[: max(n_points - 1, 0)], dtype=float).reshape(-1, 2),
         status=status,
+        diverged_at=diverged_at,
     )
 
 

@@ -1,0 +1,72 @@
+"""What rnnlab's commands print: the lab's lines and where runs are recorded, nothing else.
+
+MLflow, alembic and SQLAlchemy log INFO lines, warnings and progress bars that say
+nothing to a user of rnnlab. ``quiet()`` turns them off for the process (``-v`` /
+``--verbose`` on any rnnlab command, or ``RNNLAB_VERBOSE=1``, keeps them), and
+``error()`` prints a user's mistake as the one line every command promises.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+
+VERBOSE_ENV = "RNNLAB_VERBOSE"
+# Libraries whose log lines and warnings are for their own developers, not our users.
+NOISY = ("mlflow", "alembic", "sqlalchemy", "hydra_plugins", "ray", "joblib", "urllib3")
+
+
+def verbose() -> bool:
+    return os.environ.get(VERBOSE_ENV, "") not in ("", "0", "false")
+
+
+def take_verbose_flag(argv: list[str]) -> list[str]:
+    """Remove ``-v``/``--verbose`` from ``argv`` (setting RNNLAB_VERBOSE, which worker
+    processes inherit) and return the rest."""
+    rest = [a for a in argv if a not in ("-v", "--verbose")]
+    if len(rest) != len(argv):
+        os.environ[VERBOSE_ENV] = "1"
+    return rest
+
+
+_show_warning = warnings.showwarning
+
+
+def _from_noisy_library(filename: str) -> bool:
+    parts = filename.replace("\\", "/").split("/")
+    return any(p in NOISY for p in parts)
+
+
+def _showwarning(message, category, filename, lineno, file=None, line=None):
+    # MLflow re-enables its UserWarnings inside its own calls (warnings.catch_warnings
+    # with simplefilter), so filters cannot hold them; the display can.
+    if _from_noisy_library(filename):
+        return
+    _show_warning(message, category, filename, lineno, file, line)
+
+
+def quiet() -> None:
+    """Silence the libraries' chatter for this process, unless verbose. Every entry point
+    (the commands, the Python API, a sweep's worker) calls it first."""
+    if verbose():
+        return
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
+    for name in NOISY:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.showwarning = _showwarning
+
+
+def error(prog: str, message: str) -> None:
+    """One line on stderr: ``prog: error: message``."""
+    say(f"{prog}: error: {' '.join(str(message).split())}", err=True)
+
+
+def say(line: str, err: bool = False) -> None:
+    """Print a line, ignoring a terminal that has gone away (SIGHUP)."""
+    try:
+        print(line, file=sys.stderr if err else sys.stdout, flush=True)
+    except (OSError, ValueError):
+        pass

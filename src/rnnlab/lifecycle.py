@@ -1,0 +1,190 @@
+"""One lifecycle for every process that owns an MLflow run.
+
+A run is opened with the process that owns it recorded on it (tags ``rnnlab.host``,
+``rnnlab.pid``, ``rnnlab.pid_start``), and ended FINISHED, FAILED (the error recorded)
+or KILLED on every exit path: a return, an exception, Ctrl-C, SIGTERM or SIGHUP
+(``install_signal_handlers`` turns the last two into ``Interrupted``, a
+KeyboardInterrupt). Only SIGKILL (or a power cut) leaves a run RUNNING; the recorded
+process identity lets ``rnnlab-doctor`` tell such an orphan from a live run and end
+it. When the store cannot take the final write (a full disk, a server gone), the end
+state waits in a local journal (``tracking.Pending``) and is written on the next start
+against that store.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import signal
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from rnnlab import console, tracking
+
+HOST_TAG, PID_TAG, PID_START_TAG = "rnnlab.host", "rnnlab.pid", "rnnlab.pid_start"
+ERROR_TAG = "error"
+
+
+class Interrupted(KeyboardInterrupt):
+    """A signal (SIGINT, SIGTERM, SIGHUP) asked this process to stop."""
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        self.signal_name = signal.Signals(signum).name
+        super().__init__(self.signal_name)
+
+
+_HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _on_signal(signum: int, _frame: Any) -> None:
+    # Once stopping, stop quietly: a second signal must not cut the clean-up short
+    # (only SIGKILL can, and rnnlab-doctor repairs what that leaves).
+    for sig in _HANDLED:
+        signal.signal(sig, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+def install_signal_handlers() -> None:
+    """SIGINT, SIGTERM and SIGHUP raise ``Interrupted`` in this process's main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in _HANDLED:
+        signal.signal(sig, _on_signal)
+
+
+def watch_parent(interval: float = 0.5) -> None:
+    """End this worker process (as SIGTERM would) when the process that started it dies.
+
+    Worker processes (joblib's loky workers) are reparented, not killed, when their
+    launcher is killed; without this they would run on with their runs open.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="rnnlab-watch-parent", daemon=True).start()
+
+
+# --- who owns a run ---------------------------------------------------------------------
+
+
+def _start_ticks(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux), '' where unknown: with
+    the pid it names one process, even after the pid is reused."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def process_tags() -> dict[str, str]:
+    pid = os.getpid()
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(pid), PID_START_TAG: _start_ticks(pid)}
+
+
+def owner_alive(tags: Mapping[str, str]) -> bool | None:
+    """Whether the process that owns a run (by its tags) still runs; None where this
+    machine cannot tell (another host, or a run without the tags)."""
+    if tags.get(HOST_TAG) != socket.gethostname() or not tags.get(PID_TAG, "").isdigit():
+        return None
+    pid = int(tags[PID_TAG])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by someone else
+    start = tags.get(PID_START_TAG, "")
+    return not start or _start_ticks(pid) in ("", start)
+
+
+# --- opening and ending ------------------------------------------------------------------
+
+_open: dict[str, Any] = {}  # run id -> client: runs this process opened and has not ended
+
+
+def start(
+    client,
+    experiment_id: str,
+    name: str,
+    tags: Mapping[str, str],
+    parent_run_id: str | None = None,
+    params: Mapping[str, str] | None = None,
+) -> str:
+    """Create a run owned by this process (left RUNNING until ``end``); return its id."""
+    all_tags = {**process_tags(), **tags}
+    if parent_run_id:
+        all_tags[tracking.PARENT_TAG] = parent_run_id
+    run_id = client.create_run(experiment_id, run_name=name, tags=all_tags).info.run_id
+    _open[run_id] = client
+    if params:
+        tracking.log_batch(client, run_id, params=params)
+    return run_id
+
+
+def end(client, run_id: str, status: str, error: str | None = None, trace: str = "") -> bool:
+    """End the run (FINISHED, FAILED or KILLED), with the error and its traceback when
+    given. If the store cannot take it, the end waits in the journal, the user is told,
+    and False is returned."""
+    _open.pop(run_id, None)
+    try:
+        if error:
+            error = tracking.redact_text(error)
+            tags = {ERROR_TAG: error[:5000]}
+            if status == "FAILED":
+                tags[tracking.NOTE_TAG] = f"**Failed**: {error[:2000]}"
+            tracking.log_batch(client, run_id, tags=tags)
+            if trace:
+                client.log_text(run_id, tracking.redact_text(trace), "error.txt")
+        client.set_terminated(run_id, status)
+        return True
+    except Exception as exc:
+        tracking.Pending.add(client.tracking_uri, run_id, status, error)
+        console.error(
+            "rnnlab",
+            f"could not record run {run_id} as {status} ({tracking.reason(exc)}); it is "
+            "recorded on the next rnnlab start against this store (or by rnnlab-doctor)",
+        )
+        return False
+
+
+@contextlib.contextmanager
+def owned_run(
+    client,
+    experiment_id: str,
+    name: str,
+    tags: Mapping[str, str],
+    parent_run_id: str | None = None,
+    params: Mapping[str, str] | None = None,
+) -> Iterator[str]:
+    """Open a run and yield its id; end it FINISHED, FAILED (error recorded) or KILLED
+    (Ctrl-C, SIGTERM, SIGHUP) whatever happens. The exception propagates."""
+    run_id = start(client, experiment_id, name, tags, parent_run_id, params)
+    try:
+        yield run_id
+    except KeyboardInterrupt as exc:
+        why = exc.signal_name if isinstance(exc, Interrupted) else "SIGINT"
+        end(client, run_id, "KILLED", f"interrupted ({why})")
+        raise
+    except BaseException as exc:
+        end(client, run_id, "FAILED", f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        raise
+    else:
+        end(client, run_id, "FINISHED")
+
+
+@atexit.register
+def _end_open_runs() -> None:
+    """A run still open when the interpreter exits (an exit no handler saw) ends KILLED."""
+    for run_id, client in list(_open.items()):
+        with contextlib.suppress(Exception):
+            end(client, run_id, "KILLED", "the process exited with the run open")
