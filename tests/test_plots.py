@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import matplotlib.text
 import numpy as np
 from matplotlib.collections import PathCollection
-from matplotlib.contour import QuadContourSet
+from matplotlib.colors import BoundaryNorm
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 
 from rnnlab import plots, runner
 from rnnlab.config import LAB_POINTS
@@ -15,8 +17,8 @@ from rnnlab.train import optimise
 OVERVIEW, ZOOM = [-3, 3, -3, 3], [-0.1, 2.1, -0.1, 2.1]
 
 
-def contour_sets(ax):
-    return [c for c in ax.get_children() if isinstance(c, QuadContourSet)]
+def surfaces(ax):
+    return [c for c in ax.get_children() if isinstance(c, AxesImage)]
 
 
 def test_surface_grid_uses_the_closed_form_at_the_requested_resolution(lab_data):
@@ -35,10 +37,15 @@ def test_loss_surface_figure(lab_data):
     panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
     assert len(panels) == 2
     for ax, bounds in zip(panels, (OVERVIEW, ZOOM), strict=True):
-        (cs,) = contour_sets(ax)  # one surface per panel, not two
-        assert cs.norm.__class__.__name__ == "LogNorm"
+        (image,) = surfaces(ax)  # one surface per panel, not two
+        # bands of log-spaced levels, 3 a decade, as filled contours would draw them
+        norm = image.norm
+        assert isinstance(norm, BoundaryNorm)
+        steps = np.diff(np.log10(norm.boundaries))
+        np.testing.assert_allclose(steps, 1 / 3)
+        assert image.get_array().shape == (50, 50)
         assert ax.get_xlim() == tuple(bounds[:2]) and ax.get_ylim() == tuple(bounds[2:])
-        assert ax.get_xlabel() == "$w_x$" and ax.get_ylabel() == "$w_{rec}$"
+        assert ax.get_xlabel() == "wx" and ax.get_ylabel() == "wrec"
         markers = [ln for ln in ax.get_lines() if ln.get_marker() == "o"]
         assert len(markers) == 6
     cbar = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
@@ -46,6 +53,16 @@ def test_loss_surface_figure(lab_data):
     (legend,) = fig.legends
     labels = [t.get_text() for t in legend.get_texts()]
     assert "explode (1, 2)" in labels and len(labels) == 6
+    # no mathtext: every text is plain (mathtext parsing cost ~1 s a run)
+    fig.canvas.draw()
+    texts = [t.get_text() for t in fig.findobj(matplotlib.text.Text)]
+    assert texts and not any("$" in t for t in texts)
+    assert "10²⁰" in [t.get_text() for t in cbar[0].get_yticklabels()]
+
+
+def test_decade_labels_are_unicode():
+    assert plots.decade(1e4) == "10⁴" and plots.decade(-1e-2) == "-10⁻²"
+    assert plots.decade(0) == "0" and plots.decade(0.5) == "0.5"
 
 
 def test_gradient_over_time_figure(lab_data):
@@ -56,6 +73,7 @@ def test_gradient_over_time_figure(lab_data):
     assert len(ax.get_lines()) == 6
     assert ax.get_xlim()[0] > ax.get_xlim()[1]  # k runs from T down to 0
     assert "timestep" in ax.get_xlabel() and "S_k" in ax.get_ylabel()
+    assert ax.get_yticklabels()[-1].get_text() == "10¹²"
     ticks = ax.get_yticks()
     assert 0 in ticks and np.all(np.diff(ticks) > 0)
     assert [t.get_text() for t in fig.legends[0].get_texts()][1] == "explode (1, 2)"

@@ -1,13 +1,19 @@
-"""The ``rnnlab`` command: a thin Hydra entry point around ``runner.execute``.
+"""The ``rnnlab`` command: a thin Hydra entry point around ``runner``.
 
 ``cli`` runs Hydra with HYDRA_FULL_ERROR set so that errors reach it, then turns a
 user's mistake (a bad value, an unknown option or key) into one line on stderr and
 exit status 2, with no traceback. Anything else is a bug and keeps its traceback.
 SIGINT, SIGTERM and SIGHUP end the run (or the sweep's runs) KILLED, exit 130.
+
+A single run uses both cores: ``recorder`` forks a worker for Hydra and the numerics
+while this process imports MLflow and records. This module imports no MLflow itself
+(``sweep``, ``lifecycle`` and ``tracking`` are imported where needed), so that the
+import happens in parallel with the worker.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -20,7 +26,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from rnnlab import console, lifecycle, runner, sweep
+from rnnlab import console, recorder, runner
 from rnnlab.config import CONF_DIR, ConfigError, register_configs
 
 register_configs()
@@ -34,35 +40,48 @@ def main(cfg: DictConfig) -> float | dict:
     map returns its metrics)."""
     hc = HydraConfig.get()
     overrides = list(hc.overrides.task)
-    ctx = sweep.current()
-    if hc.mode == RunMode.MULTIRUN and ctx is None:
-        raise RuntimeError("the sweep has no MLflow parent run: its callback failed (see above)")
-    if ctx is None:
-        try:
-            if cfg.task == "basin_map":
-                metrics = runner.execute_basin(cfg, Path(hc.runtime.output_dir), overrides)
-            else:
-                result = runner.execute(cfg, Path(hc.runtime.output_dir), overrides)
-        except (ConfigError, runner.GradientCheckFailed) as exc:
-            # one line, without Hydra's "Error executing job" report
-            _exit_with(exc)
+    output_dir = Path(hc.runtime.output_dir)
+    if hc.mode == RunMode.MULTIRUN:
+        return _sweep_job(cfg, output_dir, overrides)
+    try:
         if cfg.task == "basin_map":
-            console.say(
-                "\n".join(
-                    f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}"
-                    for k, v in metrics.items()
-                    if v is not None
-                )
+            metrics = runner.execute_basin(cfg, output_dir, overrides)
+        elif recorder.LINK is not None:  # a worker: the launching process records
+            return recorder.hand_over(cfg, output_dir, overrides)
+        else:
+            result = runner.execute(cfg, output_dir, overrides)
+    except (ConfigError, runner.GradientCheckFailed) as exc:
+        # one line, without Hydra's "Error executing job" report
+        _exit_with(exc)
+    if cfg.task == "basin_map":
+        console.say(
+            "\n".join(
+                f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}"
+                for k, v in metrics.items()
+                if v is not None
             )
-            return metrics
-        console.say(runner.report(result))
-        return result.final_loss
+        )
+        return metrics
+    console.say(runner.report(result))
+    return result.final_loss
+
+
+def _sweep_job(cfg: DictConfig, output_dir: Path, overrides: list[str]) -> float:
+    """One job of a multirun: a child run of the sweep's parent, and one line."""
+    from rnnlab import sweep
+
+    ctx = sweep.current()
+    if ctx is None:
+        raise RuntimeError("the sweep has no MLflow parent run: its callback failed (see above)")
     shown = [o for o in overrides if o.split("=", 1)[0] in ctx.swept] or overrides
     job = f"[job {ctx.job_num}] {' '.join(shown)}"
+    if recorder.LINK is not None and os.getpid() == ctx.launcher_pid:
+        # the worker of a two-process sweep: the launching process records the job
+        return recorder.hand_over_job(cfg, output_dir, overrides, ctx.job_num, job)
     try:
         result = runner.execute(
             cfg,
-            Path(hc.runtime.output_dir),
+            output_dir,
             overrides,
             parent_run_id=ctx.parent_run_id,
             experiment_id=ctx.experiment_id,
@@ -116,6 +135,9 @@ def _exit_with(exc: BaseException) -> NoReturn:
 
 def cli() -> None:
     """Console-script entry point for ``rnnlab``."""
+    gc.disable()  # while start-up imports (~18% of their time); tracking.settle_gc ends it
+    from rnnlab import lifecycle
+
     args = console.take_verbose_flag(sys.argv[1:])
     if console.verbose():  # Hydra's own logging back on the console
         args += ["hydra/job_logging=default", "hydra/hydra_logging=default"]
@@ -123,21 +145,44 @@ def cli() -> None:
     console.quiet()
     lifecycle.install_signal_handlers()
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    if recorder.eligible(args):
+        sys.exit(recorder.run(args, _run_hydra))
+    sys.exit(_run_hydra())
+
+
+def _run_hydra() -> int:
+    """Hydra's entry point with rnnlab's error handling; returns the exit status."""
+    from rnnlab import lifecycle
+
+    worker = recorder.LINK is not None  # the recorder reports interruptions and sweeps
     try:
         main()
-    except sweep.SweepRefused as exc:
-        console.error("rnnlab", str(exc))
-        sys.exit(USAGE_ERROR)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt as exc:
+        if worker:
+            return 130
         why = exc.signal_name if isinstance(exc, lifecycle.Interrupted) else "SIGINT"
-        summaries = sweep.finalize_open(interrupted=True)
+        summaries = _sweep().finalize_open(interrupted=True) if _sweep() else []
         what = "the sweep's runs were" if summaries else "the run was"
         console.say(f"rnnlab: interrupted ({why}); {what} marked KILLED", err=True)
-        sys.exit(130)
-    except Exception as exc:
+        return 130
+    except BaseException as exc:
+        if _sweep() and isinstance(exc, _sweep().SweepRefused):
+            console.error("rnnlab", str(exc))
+            return USAGE_ERROR
+        if not isinstance(exc, Exception):
+            raise
+        problem = user_error(exc)
+        if worker and _sweep() and _sweep().end_linked():
+            # the recorder summarises the sweep and says which jobs failed
+            if problem is not None and not recorder.job_failure(exc):
+                console.error("rnnlab", problem)
+                return USAGE_ERROR
+            return 1
         # Hydra 1.3 skips on_multirun_end when a job raised: close the sweep here.
-        summaries = sweep.finalize_open()
-        if summaries:
+        summaries = _sweep().finalize_open() if _sweep() else []
+        if summaries and any(s.failed for s in summaries):  # the jobs' own errors
             failed = sum(len(s.failed) + len(s.not_started) for s in summaries)
             total = sum(len(s.rows) for s in summaries)
             console.say(
@@ -145,7 +190,16 @@ def cli() -> None:
                 "the sweep's parent run is marked FAILED",
                 err=True,
             )
-            sys.exit(1)
-        if isinstance(exc, runner.GradientCheckFailed) or user_error(exc) is not None:
-            _exit_with(exc)
-        raise
+            return 1
+        if isinstance(exc, runner.GradientCheckFailed) or problem is not None:
+            try:
+                _exit_with(exc)
+            except SystemExit as done:
+                return done.code
+        raise  # not a job's failure nor a user's mistake: a bug, with its traceback
+    return 0
+
+
+def _sweep():
+    """The sweep module if this process ran a multirun (its parents to close), else None."""
+    return sys.modules.get("rnnlab.sweep")

@@ -43,6 +43,9 @@ class ConfigError(ValueError):
         self.key, self.value, self.allowed = key, value, allowed
         super().__init__(f"{key}={value!r} is not allowed: {allowed}")
 
+    def __reduce__(self):
+        return (ConfigError, (self.key, self.value, self.allowed))
+
 
 @dataclass
 class DataConfig:

@@ -24,7 +24,7 @@ import traceback
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from rnnlab import console, tracking
+from rnnlab import console
 
 HOST_TAG, PID_TAG, PID_START_TAG = "rnnlab.host", "rnnlab.pid", "rnnlab.pid_start"
 ERROR_TAG = "error"
@@ -121,6 +121,8 @@ def start(
     params: Mapping[str, str] | None = None,
 ) -> str:
     """Create a run owned by this process (left RUNNING until ``end``); return its id."""
+    from rnnlab import tracking
+
     all_tags = {**process_tags(), **tags}
     if parent_run_id:
         all_tags[tracking.PARENT_TAG] = parent_run_id
@@ -135,6 +137,8 @@ def end(client, run_id: str, status: str, error: str | None = None, trace: str =
     """End the run (FINISHED, FAILED or KILLED), with the error and its traceback when
     given. If the store cannot take it, the end waits in the journal, the user is told,
     and False is returned."""
+    from rnnlab import tracking
+
     _open.pop(run_id, None)
     try:
         if error:
@@ -169,8 +173,17 @@ def owned_run(
     """Open a run and yield its id; end it FINISHED, FAILED (error recorded) or KILLED
     (Ctrl-C, SIGTERM, SIGHUP) whatever happens. The exception propagates."""
     run_id = start(client, experiment_id, name, tags, parent_run_id, params)
-    try:
+    with owning(client, run_id):
         yield run_id
+
+
+@contextlib.contextmanager
+def owning(client, run_id: str, finish: bool = True) -> Iterator[None]:
+    """End the open run ``run_id`` when the block ends: FINISHED (unless ``finish`` is
+    False: the run stays open for more), FAILED (error recorded) or KILLED (Ctrl-C,
+    SIGTERM, SIGHUP). The exception propagates."""
+    try:
+        yield
     except KeyboardInterrupt as exc:
         why = exc.signal_name if isinstance(exc, Interrupted) else "SIGINT"
         end(client, run_id, "KILLED", f"interrupted ({why})")
@@ -179,7 +192,8 @@ def owned_run(
         end(client, run_id, "FAILED", f"{type(exc).__name__}: {exc}", traceback.format_exc())
         raise
     else:
-        end(client, run_id, "FINISHED")
+        if finish:
+            end(client, run_id, "FINISHED")
 
 
 @atexit.register

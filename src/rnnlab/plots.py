@@ -3,6 +3,11 @@
 Object-oriented matplotlib only (``Figure``, never pyplot): no global state, no GUI
 backend, and the caller saves, logs and closes. Loss surfaces come from the closed form
 in ``rnn``, so high resolutions cost milliseconds.
+
+Drawn for speed as well as for reading: every figure has fixed margins (no constrained
+layout, which cost ~0.4 s a figure), text is plain Unicode (wx, ξ, 10⁴; no mathtext,
+~1 s a run), and a loss surface is a banded image (one colour per log level, as filled
+contours would draw it, at the grid's resolution) rather than contour polygons.
 """
 
 from __future__ import annotations
@@ -13,9 +18,9 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
-from matplotlib.colors import LogNorm
+from matplotlib.colors import BoundaryNorm, LogNorm
 from matplotlib.figure import Figure
-from matplotlib.ticker import LogFormatterMathtext, LogLocator
+from matplotlib.ticker import FuncFormatter, LogLocator
 
 from rnnlab import rnn
 
@@ -30,8 +35,31 @@ SAVE_METADATA = {
     "pdf": {"CreationDate": None, "Producer": None, "Creator": None},
 }
 RC = {"svg.hashsalt": "rnnlab", "svg.fonttype": "path", "pdf.fonttype": 42}
+WX, WREC, XI = "wx", "wrec", "ξ"  # the project's names; ξ is the lab's loss
+POINTS_TITLE = f"({WX}, {WREC})"
 
 Range = Sequence[float]  # [wx_min, wx_max, wrec_min, wrec_max]
+Rect = tuple[float, float, float, float]  # left, bottom, width, height (figure fraction)
+
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+def decade(value: float, _pos: int | None = None) -> str:
+    """A power of ten as text with a Unicode exponent ("10⁴", "-10⁻²"); others in %g."""
+    if value == 0:
+        return "0"
+    exponent = np.log10(abs(value))
+    if not np.isclose(exponent, round(exponent)):
+        return f"{value:g}"
+    sign = "-" if value < 0 else ""
+    return f"{sign}10{str(round(exponent)).translate(_SUPERSCRIPT)}"
+
+
+def _log_axis(axis) -> None:
+    """Major ticks at powers of ten (at most ~10), labelled without mathtext."""
+    axis.set_major_locator(LogLocator(numticks=10))
+    axis.set_major_formatter(FuncFormatter(decade))
+    axis.set_minor_formatter(FuncFormatter(lambda *_: ""))
 
 
 def surface_grid(
@@ -43,8 +71,8 @@ def surface_grid(
     return wx, wrec, rnn.loss_surface(X, t, wx, wrec)
 
 
-def _log_levels(*surfaces: np.ndarray) -> tuple[np.ndarray, LogNorm]:
-    """Shared log-spaced contour levels (3 per decade) and norm for several panels.
+def _log_levels(*surfaces: np.ndarray) -> np.ndarray:
+    """Shared log-spaced levels (3 per decade) for several panels.
 
     The range runs from the smallest loss shown, but not below ``LOSS_FLOOR`` (the
     surface reaches 0 at the exact solution; below the floor all is one colour), to the
@@ -53,39 +81,56 @@ def _log_levels(*surfaces: np.ndarray) -> tuple[np.ndarray, LogNorm]:
     finite = np.concatenate([s[np.isfinite(s) & (s > 0)].ravel() for s in surfaces])
     lo = max(np.floor(np.log10(finite.min())), np.log10(LOSS_FLOOR))
     hi = max(np.ceil(np.log10(finite.max())), lo + 1)
-    levels = 10.0 ** np.linspace(lo, hi, round((hi - lo) * 3) + 1)
-    return levels, LogNorm(vmin=levels[0], vmax=levels[-1])
+    return 10.0 ** np.linspace(lo, hi, round((hi - lo) * 3) + 1)
 
 
-def _surface_panel(ax, wx, wrec, loss, levels, norm, bounds: Range):
-    cs = ax.contourf(wx, wrec, loss, levels=levels, norm=norm, cmap=CMAP, extend="both")
+def _surface_panel(ax, wx, wrec, loss, levels: np.ndarray, bounds: Range):
+    """The loss as bands of the log ``levels`` (one colour per band, below and above
+    the range extended), drawn as an image of the grid's cells."""
+    cmap = matplotlib.colormaps[CMAP]
+    norm = BoundaryNorm(levels, cmap.N, extend="both")
+    dx, dy = (wx[-1] - wx[0]) / (len(wx) - 1), (wrec[-1] - wrec[0]) / (len(wrec) - 1)
+    image = ax.imshow(
+        np.where(np.isfinite(loss), loss, levels[-1] * 10),
+        origin="lower",
+        extent=(wx[0] - dx / 2, wx[-1] + dx / 2, wrec[0] - dy / 2, wrec[-1] + dy / 2),
+        cmap=cmap,
+        norm=norm,
+        interpolation="nearest",
+    )
     ax.set_xlim(bounds[0], bounds[1])
     ax.set_ylim(bounds[2], bounds[3])
-    ax.set_xlabel("$w_x$")
-    ax.set_ylabel("$w_{rec}$")
+    ax.set_xlabel(WX)
+    ax.set_ylabel(WREC)
     ax.set_aspect("equal")
-    return cs
+    return image
 
 
-def _colorbar(fig: Figure, cs, axes) -> None:
-    cbar = fig.colorbar(cs, ax=axes, shrink=0.9, ticks=LogLocator(numticks=12))
-    cbar.ax.yaxis.set_major_formatter(LogFormatterMathtext())
-    cbar.set_label("loss $\\xi$ (log scale)")
+def _colorbar(fig: Figure, image, cax, levels: np.ndarray) -> None:
+    cax.set_label("<colorbar>")  # as matplotlib names the axes it makes for a colorbar
+    cbar = fig.colorbar(image, cax=cax, extend="both")
+    decades = levels[np.isclose(np.log10(levels), np.round(np.log10(levels)))]
+    step = max(1, int(np.ceil(len(decades) / 12)))
+    cbar.set_ticks(decades[::step])
+    cbar.ax.yaxis.set_major_formatter(FuncFormatter(decade))
+    cbar.ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    cbar.set_label(f"loss {XI} (log scale)")
 
 
 def _two_surfaces(X, t, overview: Range, zoom: Range, resolution: int, title: str):
-    fig = Figure(figsize=(11, 4.8), layout="constrained")
-    axes = fig.subplots(1, 2)
+    fig = Figure(figsize=(11, 5.4))
+    axes = [fig.add_axes((0.05, 0.27, 0.37, 0.62)), fig.add_axes((0.46, 0.27, 0.37, 0.62))]
+    cax = fig.add_axes((0.845, 0.27, 0.014, 0.62))
     grids = [surface_grid(X, t, b, resolution) for b in (overview, zoom)]
-    levels, norm = _log_levels(grids[0][2], grids[1][2])
-    cs = None
+    levels = _log_levels(grids[0][2], grids[1][2])
+    image = None
     for ax, (wx, wrec, loss), bounds, name in zip(
         axes, grids, (overview, zoom), ("overview", "zoom"), strict=True
     ):
-        cs = _surface_panel(ax, wx, wrec, loss, levels, norm, bounds)
+        image = _surface_panel(ax, wx, wrec, loss, levels, bounds)
         ax.set_title(name)
-    _colorbar(fig, cs, axes)
-    fig.suptitle(title)
+    _colorbar(fig, image, cax, levels)
+    fig.suptitle(title, y=0.97)
     return fig, axes
 
 
@@ -104,9 +149,10 @@ def loss_surface(
     if points:
         fig.legend(
             *axes[0].get_legend_handles_labels(),
-            loc="outside lower center",
+            loc="lower center",
+            bbox_to_anchor=(0.46, 0.01),
             ncols=min(len(points), 3),
-            title="$(w_x, w_{rec})$",
+            title=POINTS_TITLE,
         )
     return fig
 
@@ -138,8 +184,8 @@ def gradient_over_time(curves: Mapping[str, tuple[float, float, np.ndarray]]) ->
     The gradient flows backwards from k = T at the left to k = 0 at the right, on a
     symmetric log scale, so growth, decay and sign flips all show.
     """
-    fig = Figure(figsize=(10, 4.8), layout="constrained")
-    ax = fig.subplots()
+    fig = Figure(figsize=(10, 4.8))
+    ax = fig.add_axes((0.1, 0.12, 0.62, 0.8))
     peak = 1.0
     for (name, (wx, wrec, g)), colour in zip(curves.items(), _colours(len(curves)), strict=True):
         k = np.arange(len(g))
@@ -161,22 +207,15 @@ def gradient_over_time(curves: Mapping[str, tuple[float, float, np.ndarray]]) ->
     step = max(1, int(np.ceil(top / 5)))
     decades = [10.0**e for e in range(step, top + 1, step)]
     ax.set_yticks([-d for d in reversed(decades)] + [0.0] + decades)
-    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_signed_decade))
+    ax.yaxis.set_major_formatter(FuncFormatter(decade))
+    ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_ylim(-(10.0 ** (top + 0.3)), 10.0 ** (top + 0.3))
     ax.grid(True, which="major", alpha=0.3)
-    ax.set_xlabel("timestep $k$ (gradient flows from $k = T$ on the left to $k = 0$)")
-    ax.set_ylabel("$\\partial \\xi / \\partial S_k$ (symlog)")
+    ax.set_xlabel("timestep k (the gradient flows from k = T on the left to k = 0)")
+    ax.set_ylabel(f"∂{XI}/∂S_k (symlog)")
     ax.set_title("How the gradient changes as it is propagated back through time")
-    fig.legend(title="$(w_x, w_{rec})$", loc="outside right center", frameon=False)
+    fig.legend(title=POINTS_TITLE, loc="center left", bbox_to_anchor=(0.74, 0.52), frameon=False)
     return fig
-
-
-def _signed_decade(value: float, _pos: int) -> str:
-    if value == 0:
-        return "0"
-    exponent = round(np.log10(abs(value)))
-    sign = "-" if value < 0 else ""
-    return f"${sign}10^{{{exponent}}}$"
 
 
 def trajectory(
@@ -218,51 +257,57 @@ def trajectory(
             markersize=16,
             label=f"end ({end[0]:.4f}, {end[1]:.4f})",
         )
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=3)
+    fig.legend(
+        *axes[0].get_legend_handles_labels(),
+        loc="lower center",
+        bbox_to_anchor=(0.46, 0.04),
+        ncols=3,
+    )
     return fig
+
+
+def _two_rows(label: str, title: str):
+    fig = Figure(figsize=(10, 6.5))
+    top = fig.add_axes((0.09, 0.53, 0.88, 0.39))
+    bottom = fig.add_axes((0.09, 0.08, 0.88, 0.39), sharex=top)
+    top.tick_params(labelbottom=False)
+    fig.suptitle(f"{label}: {title}", y=0.97)
+    return fig, top, bottom
 
 
 def training_curves(columns: Mapping[str, np.ndarray], label: str) -> Figure:
     """Loss per iteration (log scale) and the two weights per iteration."""
-    fig = Figure(figsize=(10, 6.5), layout="constrained")
-    ax_loss, ax_w = fig.subplots(2, 1, sharex=True)
+    fig, ax_loss, ax_w = _two_rows(label, "loss and weights per iteration")
     it = np.arange(len(columns["loss"]))
     ax_loss.plot(it, columns["loss"], color="tab:purple")
     ax_loss.set_yscale("log")
-    ax_loss.set_ylabel("loss $\\xi$ (log scale)")
+    _log_axis(ax_loss.yaxis)
+    ax_loss.set_ylabel(f"loss {XI} (log scale)")
     ax_loss.grid(True, which="major", alpha=0.3)
-    ax_w.plot(it, columns["wx"], label="$w_x$", color="tab:blue")
-    ax_w.plot(it, columns["wrec"], label="$w_{rec}$", color="tab:orange")
+    ax_w.plot(it, columns["wx"], label=WX, color="tab:blue")
+    ax_w.plot(it, columns["wrec"], label=WREC, color="tab:orange")
     ax_w.set_ylabel("weight")
     ax_w.set_xlabel("iteration")
     ax_w.grid(True, alpha=0.3)
     ax_w.legend()
-    fig.suptitle(f"{label}: loss and weights per iteration")
     return fig
 
 
 def steps(columns: Mapping[str, np.ndarray], label: str) -> Figure:
     """|gradient| and step size per weight per iteration, both on log scales."""
-    fig = Figure(figsize=(10, 6.5), layout="constrained")
-    ax_g, ax_s = fig.subplots(2, 1, sharex=True)
+    fig, ax_g, ax_s = _two_rows(label, "gradients and step sizes per iteration")
     for name, colour in (("wx", "tab:blue"), ("wrec", "tab:orange")):
-        tex = "w_x" if name == "wx" else "w_{rec}"
         grad, step = columns[f"grad_{name}"], columns[f"step_{name}"]
-        ax_g.plot(
-            np.arange(len(grad)),
-            np.abs(grad),
-            color=colour,
-            label=f"$|\\partial \\xi / \\partial {tex}|$",
-        )
-        ax_s.plot(np.arange(len(step)), step, color=colour, label=f"step of ${tex}$")
+        ax_g.plot(np.arange(len(grad)), np.abs(grad), color=colour, label=f"|∂{XI}/∂{name}|")
+        ax_s.plot(np.arange(len(step)), step, color=colour, label=f"step of {name}")
     for ax in (ax_g, ax_s):
         ax.set_yscale("log")
+        _log_axis(ax.yaxis)
         ax.grid(True, which="major", alpha=0.3)
         ax.legend()
     ax_g.set_ylabel("|gradient| (log scale)")
     ax_s.set_ylabel("step size (log scale)")
     ax_s.set_xlabel("iteration")
-    fig.suptitle(f"{label}: gradients and step sizes per iteration")
     return fig
 
 
@@ -276,38 +321,49 @@ def save(fig: Figure, path: Path, fmt: str, dpi: int) -> Path:
     return path
 
 
-def _panel_grid(n: int, width: float, height: float):
+def _panel_grid(n: int, width: float, height: float, right: float = 0.0):
+    """n panels of ``width`` x ``height`` inches in rows of 2 or 3, with fixed margins
+    (``right`` inches kept free at the right, for a colorbar)."""
     cols = min(n, 2 if n <= 4 else 3)
     rows = int(np.ceil(n / cols))
-    fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
-    for ax in axes[n:]:
-        ax.set_visible(False)
-    return fig, axes[:n]
+    top, bottom = 0.7, 0.3  # inches: title, and the lowest axis labels
+    W, H = width * cols + right, height * rows + top + bottom
+    fig = Figure(figsize=(W, H))
+    axes = []
+    for i in range(n):
+        r, c = divmod(i, cols)
+        left = (c * width + 0.75) / W
+        low = (H - top - (r + 1) * height + 0.55) / H
+        axes.append(fig.add_axes((left, low, (width - 1.0) / W, (height - 0.95) / H)))
+    return fig, axes
 
 
 def sweep_trajectories(
     X: np.ndarray,
     t: np.ndarray,
-    groups: Mapping[str, Sequence[tuple[str, np.ndarray]]],
+    groups: Mapping[str, Sequence[tuple[str, np.ndarray, bool]]],
     bounds: Range,
     resolution: int,
 ) -> Figure:
     """Every run's path on one loss surface, one panel per group (optimiser), each start
-    labelled with its name and each end marked: where each optimiser gets to, from where."""
-    fig, axes = _panel_grid(len(groups), 6.0, 5.4)
+    labelled with its name and each end marked (a star; a red cross where the run
+    diverged): where each optimiser gets to, from where."""
+    fig, axes = _panel_grid(len(groups), 6.0, 5.4, right=1.0)
     wx, wrec, loss = surface_grid(X, t, bounds, resolution)
-    levels, norm = _log_levels(loss)
-    names = sorted({label for runs in groups.values() for label, _ in runs})
+    levels = _log_levels(loss)
+    names = sorted({label for runs in groups.values() for label, _, _ in runs})
     colour = dict(zip(names, _colours(len(names)), strict=True))
-    cs = None
+    image = None
     for ax, (panel, runs) in zip(axes, groups.items(), strict=True):
-        cs = _surface_panel(ax, wx, wrec, loss, levels, norm, bounds)
-        for label, path in runs:
+        image = _surface_panel(ax, wx, wrec, loss, levels, bounds)
+        for label, path, diverged in runs:
             c = colour[label]
             ax.plot(path[:, 0], path[:, 1], "-", color=c, linewidth=1.4, alpha=0.95)
             ax.plot(*path[0], "o", color=c, markeredgecolor="white", markersize=8)
-            ax.plot(*path[-1], "*", color=c, markeredgecolor="black", markersize=13)
+            if diverged:
+                ax.plot(*path[-1], "X", color="tab:red", markeredgecolor="white", markersize=12)
+            else:
+                ax.plot(*path[-1], "*", color=c, markeredgecolor="black", markersize=13)
             ax.annotate(
                 label,
                 path[0],
@@ -318,8 +374,10 @@ def sweep_trajectories(
                 bbox={"boxstyle": "round,pad=0.15", "fc": c, "alpha": 0.8, "lw": 0},
             )
         ax.set_title(panel)
-    _colorbar(fig, cs, list(axes))
-    fig.suptitle("Every run on the loss surface (o start, * end)")
+    W = fig.get_size_inches()[0]
+    cax = fig.add_axes((1 - 0.85 / W, 0.3, 0.15 / W, 0.55))
+    _colorbar(fig, image, cax, levels)
+    fig.suptitle("Every run on the loss surface (o start, * end, X diverged)", y=0.98)
     return fig
 
 
@@ -348,13 +406,14 @@ def sweep_loss_curves(groups: Mapping[str, Sequence[tuple[str, np.ndarray, bool]
             if diverged:
                 ax.plot(it[-1], loss[-1], "x", color=colour[label], markersize=9, mew=2)
         ax.set_yscale("log")
+        _log_axis(ax.yaxis)
         ax.set_ylim(*ylim)
         ax.set_xlabel("iteration")
-        ax.set_ylabel("loss $\\xi$ (log scale)")
+        ax.set_ylabel(f"loss {XI} (log scale)")
         ax.set_title(panel)
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=7, loc="best")
-    fig.suptitle("Loss per iteration of every run")
+    fig.suptitle("Loss per iteration of every run", y=0.98)
     return fig
 
 
@@ -375,8 +434,19 @@ def basin_maps(
     """Per optimiser (one row each): the final loss from every start (log colours) and
     the iterations it took to reach ``tolerance``; diverged starts in red, starts that
     never converged in grey; the named points marked. Arrays are (n_wrec, n_wx)."""
-    fig = Figure(figsize=(11.5, 4.6 * len(maps)), layout="constrained")
-    axes = fig.subplots(len(maps), 2, squeeze=False)
+    rows, row_h, legend_h, title_h = len(maps), 4.4, 1.1, 0.5
+    W, H = 11.5, rows * row_h + legend_h + title_h
+    fig = Figure(figsize=(W, H))
+    axes = []
+    for r in range(rows):
+        low = (H - title_h - (r + 1) * row_h + 0.6) / H
+        axes.append(
+            [
+                fig.add_axes((0.7 / W, low, 3.9 / W, 3.5 / H)),
+                fig.add_axes((6.45 / W, low, 3.9 / W, 3.5 / H)),
+            ]
+        )
+    axes = np.array(axes, dtype=object)
     extent = (bounds[0], bounds[1], bounds[2], bounds[3])
     finite = np.concatenate([m["final_loss"][np.isfinite(m["final_loss"])] for m in maps.values()])
     positive = finite[finite > 0]
@@ -389,27 +459,34 @@ def basin_maps(
         diverged = m["diverged_at"] >= 0
         loss = np.ma.masked_invalid(np.where(diverged, np.nan, m["final_loss"]))
         im = _grid_image(row[0], loss, extent, cmap=loss_cmap, norm=LogNorm(vmin=lo, vmax=hi))
-        cbar = fig.colorbar(im, ax=row[0], ticks=LogLocator(numticks=8), extend="min")
+        pos = row[0].get_position()
+        cax = fig.add_axes((pos.x1 + 0.1 / W, pos.y0, 0.13 / W, pos.height))
+        cbar = fig.colorbar(im, cax=cax, extend="min")
+        _log_axis(cbar.ax.yaxis)
         cbar.set_label(f"final loss (log scale; black: < {lo:.2g})")
         its = np.ma.masked_less(m["first_converged"].astype(float), 0)
         im2 = _grid_image(row[1], its, extent, cmap=iter_cmap, vmin=0, vmax=iterations)
-        fig.colorbar(im2, ax=row[1]).set_label(f"iterations to loss < {tolerance:g}")
+        pos = row[1].get_position()
+        cax2 = fig.add_axes((pos.x1 + 0.1 / W, pos.y0, 0.13 / W, pos.height))
+        fig.colorbar(im2, cax=cax2).set_label(f"iterations to loss < {tolerance:g}")
         for ax in row:
             _grid_image(ax, np.ma.masked_where(~diverged, diverged), extent, cmap=diverged_cmap)
             _mark_points(ax, points)
-            ax.set_xlabel("start $w_x$")
-            ax.set_ylabel("start $w_{rec}$")
+            ax.set_xlabel(f"start {WX}")
+            ax.set_ylabel(f"start {WREC}")
         conv, div = float(np.mean(m["first_converged"] >= 0)), float(np.mean(diverged))
         row[0].set_title(f"{name}: final loss (red: diverged, {div:.0%})")
         row[1].set_title(f"{name}: iterations to converge ({conv:.0%} did; grey: never)")
     if points:
         fig.legend(
             *axes[0, 0].get_legend_handles_labels(),
-            loc="outside lower center",
+            loc="lower center",
+            bbox_to_anchor=(0.5, 0.1 / H),
             ncols=min(len(points), 3),
-            title="the lab's points $(w_x, w_{rec})$",
+            title=f"the lab's points {POINTS_TITLE}",
         )
     fig.suptitle(
-        f"Basin maps: where each optimiser gets to from every start ({iterations} iterations)"
+        f"Basin maps: where each optimiser gets to from every start ({iterations} iterations)",
+        y=1 - 0.15 / H,
     )
     return fig

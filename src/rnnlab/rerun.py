@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from rnnlab import console, lifecycle, runner, sweep, tracking
+from rnnlab import console, lifecycle, runner, summary, sweep, tracking
 from rnnlab.app import user_error
 from rnnlab.config import ConfigError, flatten, to_container, validate
 from rnnlab.config import compose as compose_config
@@ -137,7 +137,7 @@ def sweep_plan(client, parent) -> sweep.Plan:
 
 def rerun_sweep(
     client, parent_id: str, new_overrides: Sequence[str], tracking_uri: str, out_root: Path
-) -> sweep.Summary:
+) -> summary.Summary:
     """Every job of a sweep's plan, again, under a new parent (KILLED if interrupted)."""
     parent = tracking.get_run(client, parent_id)
     experiment_id = parent.info.experiment_id
@@ -200,8 +200,7 @@ def rerun_sweep(
     except KeyboardInterrupt:
         cb.finalize(interrupted=True)
         raise
-    summary = cb.finalize()
-    return summary
+    return cb.finalize()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -227,8 +226,8 @@ def main(argv: list[str] | None = None) -> None:
         client = tracking.client_for(tracking_uri, create=False)
         run = tracking.get_run(client, args.run_id)
         if run.data.tags.get("sweep") == "true":
-            summary = rerun_sweep(client, args.run_id, args.overrides, tracking_uri, out_root)
-            if summary.failed or summary.not_started:
+            done = rerun_sweep(client, args.run_id, args.overrides, tracking_uri, out_root)
+            if done.failed or done.not_started:
                 sys.exit(1)
         else:
             result = rerun_run(client, args.run_id, args.overrides, tracking_uri, out_root)

@@ -25,7 +25,7 @@ from omegaconf import DictConfig
 from rnnlab import rnn
 from rnnlab.config import run_params, to_container, validate
 from rnnlab.data import Dataset, make_dataset
-from rnnlab.gradcheck import GradCheck, gradient_check
+from rnnlab.gradcheck import PARAMS, GradCheck, gradient_check
 from rnnlab.optim import GradientDescent, Optimizer, RProp
 from rnnlab.train import Trajectory, optimise, predict
 
@@ -53,6 +53,9 @@ class GradientCheckFailed(RuntimeError):
     def __init__(self, check: GradCheck) -> None:
         self.check = check
         super().__init__(check.summary())
+
+    def __reduce__(self):  # pickled with its check (the worker hands it to the recorder)
+        return (GradientCheckFailed, (self.check,))
 
 
 @dataclass
@@ -318,10 +321,9 @@ def description(result: JobResult) -> str:
     return f"{label} from {start}: {traj.iterations} iterations, final loss {loss}, {end}"
 
 
-def record(
-    client, experiment_id: str, run_id: str, result: JobResult, folder: Path, log_model: bool
-) -> None:
-    """Everything ``compute`` and ``write`` made, onto the open run."""
+def record(client, experiment_id: str, run_id: str, result: JobResult, log_model: bool) -> None:
+    """What ``compute`` made, onto the open run: metrics, tags (status, description, a
+    diverged run's name), the dataset, the model. (``write``'s files are logged apart.)"""
     from rnnlab import tracking
 
     traj = result.trajectory
@@ -337,9 +339,6 @@ def record(
         },
     )
     log_dataset(client, run_id, result.dataset)
-    for sub in ("data", "results", "figures"):
-        if (folder / sub).is_dir():
-            tracking.log_files(client, run_id, folder / sub, sub)
     if log_model and np.all(np.isfinite(traj.final_w)):
         tracking.log_model(
             client,
@@ -357,18 +356,144 @@ def log_dataset(client, run_id: str, d: Dataset) -> None:
     tracking.log_dataset(client, run_id, name, d.digest, d.X, d.t)
 
 
-def _store(cfg: DictConfig, tracking_uri: str | None, experiment_id: str | None):
+def _store(t: Mapping[str, Any], tracking_uri: str | None, experiment_id: str | None):
     """(client, absolute store URI, experiment id) for a job: the given URI and experiment
-    (a sweep's), or the config's, the experiment created if missing."""
+    (a sweep's), or the tracking config's, the experiment created if missing."""
     from rnnlab import tracking
 
-    tracking_uri = tracking.resolve_uri(tracking_uri or cfg.tracking.uri)
+    tracking_uri = tracking.resolve_uri(tracking_uri or t["uri"])
     client = tracking.client_for(tracking_uri)
     if experiment_id is None:
         experiment_id = tracking.ensure_experiment(
-            client, cfg.tracking.experiment, cfg.tracking.artifact_root, cfg.tracking.description
+            client, t["experiment"], t["artifact_root"], t["description"]
         )
     return client, tracking_uri, experiment_id
+
+
+@dataclass
+class Prepared:
+    """A job computed and written, not yet recorded: ``prepare``'s half of ``execute``
+    (picklable: the ``rnnlab`` command prepares in a worker process and records in the
+    launching one, see ``app``)."""
+
+    config: dict[str, Any]
+    overrides: list[str]
+    folder: Path  # the run's artifact layout (config/ is written when the run opens)
+    result: JobResult | None
+    problem: BaseException | None  # a bad value (in a sweep), a failed gradient check, a bug
+    files: Any = None  # forked.Forked writing the files, while the run is recorded
+
+
+@dataclass
+class Opened:
+    """A job's run, open in the store: ``open_run``'s half of ``execute``."""
+
+    client: Any
+    experiment_id: str
+    tracking_uri: str
+    run_id: str
+
+
+def prepare(
+    cfg: DictConfig,
+    output_dir: Path,
+    overrides: Sequence[str] = (),
+    in_sweep: bool = False,
+    config: dict[str, Any] | None = None,
+) -> Prepared:
+    """Check, compute and write one job, before (or while) its run is opened.
+
+    Alone, a bad value raises ConfigError: no run will exist. Inside a sweep it becomes
+    the job's ``problem``, which fails the job's run, so the sweep's record names it.
+    The job's files and figures are drawn in a forked child (``forked.Forked``) where
+    that is enabled: ``finish_run`` waits for them.
+    """
+    from rnnlab.forked import Forked
+
+    if not in_sweep:
+        validate(cfg)
+    config = to_container(cfg) if config is None else config
+    folder = Path(output_dir) / "artifacts"
+    prepared = Prepared(config, list(overrides), folder, None, None)
+    try:
+        validate(cfg)
+        prepared.result = compute(config)
+        prepared.files = Forked(write, prepared.result, folder)
+    except Exception as exc:
+        prepared.problem = exc
+    return prepared
+
+
+def open_run(
+    config: dict[str, Any],
+    overrides: Sequence[str],
+    folder: Path,
+    parent_run_id: str | None = None,
+    experiment_id: str | None = None,
+    extra_tags: Mapping[str, str] | None = None,
+    tracking_uri: str | None = None,
+    source: str | None = None,
+) -> Opened:
+    """Open the job's run (its store and experiment first): params, tags, config files.
+
+    Inside a sweep, ``experiment_id`` and the launcher's absolute ``tracking_uri`` come
+    from the sweep (which created the store and experiment once, before any job);
+    alone, the experiment named by ``tracking.experiment`` is looked up or created.
+    """
+    from rnnlab import lifecycle, tracking
+
+    client, tracking_uri, experiment_id = _store(config["tracking"], tracking_uri, experiment_id)
+    config["tracking"]["uri"] = tracking_uri  # the store it is really in
+    tags = {
+        **tracking.source_tags(source or " ".join(["rnnlab", *overrides])),
+        "optimizer": config["optimizer"]["name"],
+        "init": config["init"]["name"],
+        "data_recipe": config["data"]["recipe"],
+        "data_seed": str(config["data"]["seed"]),
+        **(extra_tags or {}),
+    }
+    run_id = lifecycle.start(
+        client, experiment_id, run_name(config), tags, parent_run_id, run_params(config)
+    )
+    with lifecycle.owning(client, run_id, finish=False):
+        tracking.log_files(client, run_id, write_config(config, overrides, folder), "config")
+    return Opened(client, experiment_id, tracking_uri, run_id)
+
+
+def finish_run(opened: Opened, prepared: Prepared, log_model: bool | None = None) -> RunResult:
+    """Record the prepared job on its open run and end it (FINISHED; FAILED with the
+    error; KILLED on a signal)."""
+    from rnnlab import lifecycle, tracking
+
+    client, run_id, config = opened.client, opened.run_id, prepared.config
+    try:
+        with lifecycle.owning(client, run_id):
+            problem = prepared.problem
+            if isinstance(problem, GradientCheckFailed):
+                errors = {f"gradcheck_rel_error_{p}": problem.check.rel_error[p] for p in PARAMS}
+                tracking.log_batch(client, run_id, metrics=tracking.scalars(errors))
+            if problem is not None:
+                raise problem
+            wants_model = config["tracking"]["log_model"] if log_model is None else log_model
+            record(client, opened.experiment_id, run_id, prepared.result, wants_model)
+            if prepared.files is not None:
+                prepared.files.wait()
+            for sub in ("data", "results", "figures"):
+                if (prepared.folder / sub).is_dir():
+                    tracking.log_files(client, run_id, prepared.folder / sub, sub)
+    finally:
+        if prepared.files is not None:
+            prepared.files.cancel()
+    result = prepared.result
+    return RunResult(
+        run_id=run_id,
+        experiment_id=opened.experiment_id,
+        tracking_uri=opened.tracking_uri,
+        config=config,
+        trajectory=result.trajectory,
+        gradcheck=result.gradcheck,
+        summary=result.summary,
+    )
 
 
 def execute(
@@ -382,51 +507,28 @@ def execute(
     source: str | None = None,
     log_model: bool | None = None,
 ) -> RunResult:
-    """Run one job as configured and record it as one MLflow run.
-
-    Alone, a bad value raises ConfigError before any run exists. Inside a sweep
-    (``parent_run_id``, ``experiment_id`` and the launcher's absolute ``tracking_uri``),
-    it fails the job's child run instead, so the sweep's record names it.
-    """
-    from rnnlab import lifecycle, tracking
+    """Run one job as configured and record it as one MLflow run, in this process:
+    ``open_run`` (first, so that a crash or a signal is recorded), ``prepare`` (check,
+    compute, write), ``finish_run``. Alone, a bad value raises ConfigError before any
+    run exists; inside a sweep (``parent_run_id``) it fails the job's run instead."""
+    from rnnlab import lifecycle
 
     if parent_run_id is None:
         validate(cfg)
     config = to_container(cfg)
-    client, tracking_uri, experiment_id = _store(cfg, tracking_uri, experiment_id)
-    config["tracking"]["uri"] = tracking_uri  # the store it is really in
-    tags = {
-        **tracking.source_tags(source or " ".join(["rnnlab", *overrides])),
-        "optimizer": config["optimizer"]["name"],
-        "init": config["init"]["name"],
-        "data_recipe": config["data"]["recipe"],
-        "data_seed": str(config["data"]["seed"]),
-        **(extra_tags or {}),
-    }
-    folder = Path(output_dir) / "artifacts"
-    with lifecycle.owned_run(
-        client, experiment_id, run_name(config), tags, parent_run_id, run_params(config)
-    ) as run_id:
-        tracking.log_files(client, run_id, write_config(config, overrides, folder), "config")
-        validate(cfg)
-        try:
-            result = compute(config)
-        except GradientCheckFailed as exc:
-            errors = {f"gradcheck_rel_error_{p}": exc.check.rel_error[p] for p in ("wx", "wrec")}
-            tracking.log_batch(client, run_id, metrics=tracking.scalars(errors))
-            raise
-        write(result, folder)
-        wants_model = config["tracking"]["log_model"] if log_model is None else log_model
-        record(client, experiment_id, run_id, result, folder, wants_model)
-    return RunResult(
-        run_id=run_id,
-        experiment_id=experiment_id,
-        tracking_uri=tracking_uri,
-        config=config,
-        trajectory=result.trajectory,
-        gradcheck=result.gradcheck,
-        summary=result.summary,
+    opened = open_run(
+        config,
+        overrides,
+        Path(output_dir) / "artifacts",
+        parent_run_id,
+        experiment_id,
+        extra_tags,
+        tracking_uri,
+        source,
     )
+    with lifecycle.owning(opened.client, opened.run_id, finish=False):
+        prepared = prepare(cfg, output_dir, overrides, in_sweep=True, config=config)
+    return finish_run(opened, prepared, log_model)
 
 
 def _yaml(obj: Any) -> str:
@@ -535,7 +637,7 @@ def execute_basin(
 
     validate(cfg)
     config = to_container(cfg)
-    client, _, experiment_id = _store(cfg, tracking_uri, None)
+    client, _, experiment_id = _store(config["tracking"], tracking_uri, None)
     tags = {
         **tracking.source_tags(source or " ".join(["rnnlab", *overrides])),
         "task": "basin_map",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import gc
 import getpass
 import hashlib
 import math
@@ -112,6 +113,15 @@ def _sqlite_settings() -> None:
             cursor.close()
 
 
+def settle_gc() -> None:
+    """Start-up is over: keep the objects its imports made (MLflow's ~1M) out of every
+    later garbage collection, and collect again (``app.cli`` turns collection off while
+    it imports: it cost ~0.4 s of MLflow's import; and a full collection walking them
+    all cost ~0.15 s in one of every two runs' metric logging)."""
+    gc.freeze()
+    gc.enable()
+
+
 _clients: dict[str, MlflowClient] = {}  # one per store and process: opened (and locked) once
 
 
@@ -130,6 +140,7 @@ def client_for(uri: str, create: bool = True) -> MlflowClient:
     client = _open(uri, create)
     mlflow.set_tracking_uri(uri)
     Pending.apply(client)
+    settle_gc()
     return _clients.setdefault(uri, client)
 
 

@@ -1,0 +1,295 @@
+"""The ``rnnlab`` command in two processes, one per core: a worker runs Hydra and the
+numerics, the launching process records to MLflow.
+
+``import mlflow`` and MLflow's SQL store cost ~2 s, Hydra's composition and the job
+another 0.5-2 s (figures included): done one after the other they were most of a run's
+time. ``app.cli`` forks a worker that runs the usual Hydra entry point, while this
+process (the recorder) imports MLflow. The worker sends two messages through a pipe:
+``start`` (the checked config: the recorder opens the run, so that it shows RUNNING
+during training and a signal or a crash is recorded) and ``result`` (the computed job,
+its files written: the recorder logs it and ends the run). MLflow runs only here.
+
+A sweep (``-m``) streams the same way: ``sweep-start`` (the recorder opens the parent
+and answers with its ids), ``job-start``/``job-result`` per job that the worker runs
+itself (the basic launcher: the recorder logs job k while the worker computes job k+1),
+``sweep-end`` (the recorder summarises). Jobs that other processes run (joblib, Ray)
+record themselves, under the parent the recorder opened.
+
+The recorder owns the runs and the console's last word: it ends each run FINISHED,
+FAILED (a failed gradient check, the worker's crash) or KILLED (a signal: the worker is
+stopped too), prints the lab's lines (a sweep's line per job and its summary), and
+exits with the worker's status where the worker failed first (a bad value: one line,
+exit 2, no run). The Python API, reruns and joblib/Ray workers run in one process.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+LINK: Any = None  # in the worker: its end of the pipe (multiprocessing.connection)
+_job_failures: set[int] = set()  # in the worker: the errors its sweep's jobs raised
+
+
+def eligible(args: list[str]) -> bool:
+    """A run or a sweep (only overrides on the command line, and -m: no --cfg, --help)."""
+    from rnnlab import forked
+
+    forked.ENABLED = True
+    flags = [a for a in args if a.startswith("-") and a not in ("-m", "--multirun")]
+    return forked.enabled() and not flags
+
+
+def job_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is a sweep job's own failure (recorded on its run), not Hydra's."""
+    return id(exc) in _job_failures
+
+
+def request(message: tuple) -> tuple:
+    """In the worker: send ``message`` and wait for the recorder's answer."""
+    LINK.send(message)
+    return LINK.recv()
+
+
+# --- the worker ---------------------------------------------------------------------------
+
+
+def hand_over(cfg, output_dir: Path, overrides: list[str]) -> float:
+    """In the worker: check the config (a bad value raises: no run), let the recorder
+    open the run, compute and write the job, hand it over. Returns the final loss."""
+    import gc
+
+    from rnnlab import runner
+    from rnnlab.config import to_container, validate
+
+    gc.freeze()  # start-up's imports done (app.cli turned collection off for them)
+    gc.enable()
+    validate(cfg)
+    config = to_container(cfg)
+    LINK.send(("start", config, overrides, Path(output_dir) / "artifacts"))
+    prepared = runner.prepare(cfg, output_dir, overrides, in_sweep=True, config=config)
+    _send_result(("result",), prepared)
+    loss = prepared.result.trajectory.final_loss if prepared.result else None
+    return float("inf") if loss is None else loss
+
+
+def hand_over_job(cfg, output_dir: Path, overrides: list[str], num: int, label: str) -> float:
+    """In the worker, one job of a sweep: the recorder opens its run (a child of the
+    parent), the worker computes and writes it, the recorder records it. A job's own
+    failure is raised here too, after the recorder has it (Hydra marks the job failed)."""
+    from rnnlab import runner
+    from rnnlab.config import to_container
+
+    config = to_container(cfg)
+    LINK.send(("job-start", num, config, overrides, Path(output_dir) / "artifacts"))
+    prepared = runner.prepare(cfg, output_dir, overrides, in_sweep=True, config=config)
+    _send_result(("job-result", num, label), prepared)
+    if prepared.problem is not None:
+        _job_failures.add(id(prepared.problem))
+        raise prepared.problem
+    loss = prepared.result.trajectory.final_loss
+    return float("inf") if loss is None else loss
+
+
+def _send_result(head: tuple, prepared) -> None:
+    if prepared.files is not None:  # drawn inline here: the worker is the second core
+        try:
+            prepared.files.wait()
+        except Exception as exc:
+            prepared.problem = exc
+        prepared.files = None
+    try:
+        message = pickle.dumps((*head, prepared))
+    except Exception:  # an error that does not pickle: its text crosses instead
+        prepared.problem = RuntimeError(f"{type(prepared.problem).__name__}: {prepared.problem}")
+        message = pickle.dumps((*head, prepared))
+    LINK.send_bytes(message)
+
+
+# --- the launching process -------------------------------------------------------------
+
+
+def run(args: list[str], worker) -> int:
+    """Fork the worker (``worker()`` returns its exit status), record what it sends;
+    return the command's exit status."""
+    import multiprocessing
+
+    from rnnlab import forked, lifecycle
+
+    receive, send = multiprocessing.Pipe()  # duplex: a sweep's start is answered
+    pid = os.fork()
+    if pid == 0:  # the worker
+        global LINK
+        receive.close()
+        LINK = send
+        forked.ENABLED = False  # the worker is the second core: it draws the figures itself
+        lifecycle.watch_parent()  # the recorder gone (kill -9): stop too
+        code = 1
+        try:
+            code = worker()
+        except BaseException:  # a bug: its traceback, as one process would show it
+            traceback.print_exc()
+        send.close()
+        # a normal exit: joblib's and Hydra's exit hooks run (the recorder's atexit
+        # hooks, inherited, find nothing of theirs open in this process)
+        sys.exit(code)
+    send.close()
+    return Recorder(receive, pid).serve()
+
+
+class Recorder:
+    def __init__(self, link, worker_pid: int) -> None:
+        self.link, self.worker_pid = link, worker_pid
+        self.opened: dict[Any, Any] = {}  # job (None: a single run) -> runner.Opened
+        self.sweep = None  # the sweep's callback (sweep.MlflowSweepCallback), once started
+        self.status: int | None = None  # the worker's exit status, once it has ended
+        self.code = 0  # this command's exit status, as far as the recorder knows
+
+    def serve(self) -> int:
+        from rnnlab import console, lifecycle
+
+        try:
+            _warm_up()
+            return self._loop()
+        except KeyboardInterrupt as exc:
+            why = exc.signal_name if isinstance(exc, lifecycle.Interrupted) else "SIGINT"
+            self._stop_worker()
+            self._end_open("KILLED", f"interrupted ({why})")
+            what = "the sweep's runs were" if self.sweep else "the run was"
+            if self.sweep is not None:
+                self.sweep.finalize(interrupted=True)
+            console.say(f"rnnlab: interrupted ({why}); {what} marked KILLED", err=True)
+            return 130
+
+    def _loop(self) -> int:
+        from rnnlab import console, runner
+
+        result = None
+        while True:
+            try:
+                message = self.link.recv()
+            except EOFError:  # the worker has ended
+                break
+            kind = message[0]
+            if kind == "start":
+                _, config, overrides, folder = message
+                self.opened[None] = runner.open_run(config, overrides, folder)
+            elif kind == "result":
+                try:
+                    result = runner.finish_run(self.opened.pop(None), message[1])
+                except runner.GradientCheckFailed as exc:
+                    self._wait_worker()
+                    console.say(f"rnnlab: gradient check failed: {exc}", err=True)
+                    return 1
+            elif kind == "sweep-start":
+                self._start_sweep(message[1])
+            elif kind == "job-start":
+                self._start_job(*message[1:])
+            elif kind == "job-result":
+                self._finish_job(*message[1:])
+            elif kind == "sweep-end":
+                self._end_sweep(interrupted=message[1])
+        status = self._wait_worker()
+        why = f"the worker process ended with status {status} before the job was done"
+        state = "KILLED" if status in (130, -signal.SIGTERM, -signal.SIGKILL) else "FAILED"
+        self._end_open(state, why)
+        if self.sweep is not None:  # the worker ended without the sweep's end
+            self._end_sweep(interrupted=True)
+        if result is not None:
+            console.say(runner.report(result))
+        return status if status in (2, 130) or self.code == 0 else self.code
+
+    # --- a sweep ---------------------------------------------------------------------
+
+    def _start_sweep(self, callback) -> None:
+        from rnnlab import sweep
+
+        try:
+            callback.open_parent()
+        except sweep.SweepRefused as exc:
+            self.link.send(("refused", str(exc)))
+            return
+        self.sweep = callback
+        self.link.send(
+            ("ok", callback.tracking_uri, callback.experiment_id, callback.parent_run_id)
+        )
+        # idle while the worker composes every job: load what the summary will need
+        import rnnlab.plots  # noqa: F401
+
+    def _start_job(self, num: int, config, overrides, folder) -> None:
+        from rnnlab import runner, sweep
+
+        cb = self.sweep
+        self.opened[num] = runner.open_run(
+            config,
+            overrides,
+            folder,
+            parent_run_id=cb.parent_run_id,
+            experiment_id=cb.experiment_id,
+            extra_tags={sweep.SWEEP_JOB_TAG: str(num)},
+            tracking_uri=cb.tracking_uri,
+        )
+
+    def _finish_job(self, num: int, label: str, prepared) -> None:
+        from rnnlab import console, runner
+        from rnnlab.app import user_error
+
+        opened = self.opened.pop(num)
+        try:
+            result = runner.finish_run(opened, prepared, log_model=False)
+        except Exception as exc:  # the job's own failure, recorded on its run
+            console.say(f"{label}: FAILED: {user_error(exc) or f'{type(exc).__name__}: {exc}'}")
+            return
+        console.say(f"{label}: {runner.outcome(result.trajectory)}; run {result.run_id}")
+
+    def _end_sweep(self, interrupted: bool) -> None:
+        from rnnlab import console
+
+        cb, self.sweep = self.sweep, None
+        summary = cb.finalize(interrupted=interrupted)
+        if summary is not None and (summary.failed or summary.not_started) and not interrupted:
+            failed = len(summary.failed) + len(summary.not_started)
+            console.say(
+                f"rnnlab: {failed} of {len(summary.rows)} jobs failed or did not run (listed "
+                "above); the sweep's parent run is marked FAILED",
+                err=True,
+            )
+            self.code = 1
+
+    # --- the worker and open runs ------------------------------------------------------
+
+    def _end_open(self, state: str, why: str) -> None:
+        from rnnlab import lifecycle
+
+        for opened in self.opened.values():
+            lifecycle.end(opened.client, opened.run_id, state, why)
+        self.opened.clear()
+
+    def _wait_worker(self) -> int:
+        if self.status is None:
+            _, status = os.waitpid(self.worker_pid, 0)
+            self.status = os.waitstatus_to_exitcode(status)
+        return self.status
+
+    def _stop_worker(self) -> None:
+        if self.status is None:
+            try:
+                os.kill(self.worker_pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            self._wait_worker()
+
+
+def _warm_up() -> None:
+    """What recording needs, imported while the worker composes and computes: MLflow,
+    its SQL store, the pyfunc flavour and the dataset entity."""
+    import mlflow.data.numpy_dataset
+    import mlflow.pyfunc
+    import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+
+    from rnnlab import lifecycle, runner, tracking  # noqa: F401
