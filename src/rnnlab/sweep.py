@@ -402,5 +402,3 @@ def _close_at_exit() -> None:
             cb.finalize(interrupted=True)
         except Exception:  # the store may be gone at exit; nothing more can be done
             pass
-
-
