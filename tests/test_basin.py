@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import compose_config, run_cli, store_overrides
+from conftest import compose_config, new_store, run_cli, store_overrides
 from mlflow.tracking import MlflowClient
 
 from rnnlab import basin, rnn, runner
@@ -121,6 +121,7 @@ def test_basin_run_logs_maps_metrics_and_figure(tmp_path):
 
 @pytest.mark.slow
 def test_basin_map_command_is_quiet_in_logs(tmp_path):
+    new_store(tmp_path / "outputs" / "mlflow.db")
     proc = run_cli(
         ["experiment=basin_map", "basin.resolution=32", "iterations=50", "plots.dpi=40"],
         cwd=tmp_path,

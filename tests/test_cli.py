@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import SERIES, assert_close, cli_command, cli_environment, run_cli
+from conftest import SERIES, assert_close, cli_command, cli_environment, new_store, run_cli
 from mlflow.tracking import MlflowClient
 
 from rnnlab.tracking import client_for
@@ -69,6 +69,7 @@ def artifact_paths(client, run_id, path=None):
 
 
 def test_default_run_reproduces_lab8_in_one_mlflow_run(tmp_path, golden):
+    new_store(tmp_path / "outputs" / "mlflow.db")
     proc = run_cli([], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     # the console: the lab's lines and where the run is, nothing else (no MLflow chatter)
@@ -161,6 +162,7 @@ def test_default_run_reproduces_lab8_in_one_mlflow_run(tmp_path, golden):
 
 
 def test_gd_from_explode_oscillate_stops_at_the_loss_bound_named_diverged(tmp_path):
+    new_store(tmp_path / "outputs" / "mlflow.db")
     proc = run_cli(["optimizer=gd", "init=explode_oscillate", "plots=none"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "Training diverged at iteration 1" in proc.stdout and proc.stderr == ""
@@ -226,6 +228,7 @@ def test_verbose_flag_brings_back_the_libraries_log_lines(tmp_path):
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_run_ends_killed_not_running(tmp_path, sig):
+    new_store(tmp_path / "outputs" / "mlflow.db")
     proc = subprocess.Popen(
         cli_command(["iterations=10000000", "plots=none"]),
         cwd=tmp_path,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import mlflow
 import numpy as np
 import pytest
-from conftest import REPO, SERIES, run_cli, store_overrides
+from conftest import REPO, SERIES, new_store, run_cli, store_overrides
 from mlflow.tracking import MlflowClient
 
 import rnnlab
@@ -129,6 +129,7 @@ def test_rerun_errors_are_clear_and_create_no_run(tmp_path, store_dir, api_run):
 
 @pytest.mark.slow
 def test_rerun_cli_default_gd_and_bad_ids(tmp_path):
+    new_store(tmp_path / "outputs" / "mlflow.db")
     proc = run_cli(SMALL, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     client = MlflowClient(f"sqlite:///{tmp_path}/outputs/mlflow.db")
@@ -163,6 +164,7 @@ def test_rerun_cli_default_gd_and_bad_ids(tmp_path):
 
 @pytest.mark.slow
 def test_rerun_of_a_sweep_parent_reruns_every_child(tmp_path):
+    new_store(tmp_path / "outputs" / "mlflow.db")
     proc = run_cli(
         ["-m", "init=steady,vanish,explode", "iterations=20", "plots=none"], cwd=tmp_path
     )

@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import new_store, run_cli
 from mlflow.tracking import MlflowClient
 
 pytestmark = pytest.mark.slow
@@ -25,6 +25,7 @@ def free_port() -> int:
 
 @pytest.fixture
 def server(tmp_path):
+    new_store(tmp_path / "server.db")  # migrated already: the server starts sooner
     port = free_port()
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     mlflow_exe = str(Path(sys.executable).parent / "mlflow")

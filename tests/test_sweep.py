@@ -9,7 +9,7 @@ import subprocess
 import mlflow
 import numpy as np
 import pytest
-from conftest import INITS, SERIES, cli_command, cli_environment, run_cli
+from conftest import INITS, SERIES, cli_command, cli_environment, new_store, run_cli
 from mlflow.tracking import MlflowClient
 
 pytestmark = pytest.mark.slow
@@ -115,6 +115,7 @@ def check_compare_starts(tmp_path, proc, iterations):
 
 
 def test_compare_starts_basic_launcher(tmp_path):
+    new_store(tmp_path / "outputs" / "mlflow.db")
     proc = run_cli(
         ["-m", "experiment=compare_starts", "iterations=60", "plots.resolution=80"], cwd=tmp_path
     )
@@ -135,12 +136,14 @@ def test_compare_starts_joblib_on_a_fresh_store_loses_nothing(tmp_path):
         cwd=tmp_path,
     )
     parent, children = check_compare_starts(tmp_path, proc, 60)
-    # the jobs really ran in two other processes
+    # the jobs really ran in joblib's worker processes (how many of the two took jobs is
+    # up to the scheduler), not in the process that recorded the parent
     pids = {c.data.tags["rnnlab.pid"] for c in children}
-    assert len(pids) == 2 and parent.data.tags["rnnlab.pid"] not in pids
+    assert 1 <= len(pids) <= 2 and parent.data.tags["rnnlab.pid"] not in pids
 
 
 def test_a_failing_job_does_not_stop_the_others_and_the_parent_ends_failed(tmp_path):
+    new_store(tmp_path / "outputs" / "mlflow.db")
     proc = run_cli(
         ["-m", "init=steady,explode", "optimizer.eta_minus=0.5,1.5", "iterations=20", "plots=none"],
         cwd=tmp_path,
@@ -165,6 +168,7 @@ def test_a_failing_job_does_not_stop_the_others_and_the_parent_ends_failed(tmp_p
 
 
 def test_a_job_failing_inside_its_run_marks_child_and_parent_failed(tmp_path):
+    new_store(tmp_path / "outputs" / "mlflow.db")
     proc = run_cli(["-m", "gradcheck.rtol=1e-5,1e-15", "iterations=20", "plots=none"], cwd=tmp_path)
     assert proc.returncode == 1
     client = store(tmp_path)
@@ -178,6 +182,7 @@ def test_a_job_failing_inside_its_run_marks_child_and_parent_failed(tmp_path):
 
 
 def test_gd_learning_rates_names_the_best_rate(tmp_path):
+    new_store(tmp_path / "outputs" / "mlflow.db")
     proc = run_cli(
         [
             "-m",
@@ -208,6 +213,7 @@ def test_gd_learning_rates_names_the_best_rate(tmp_path):
 
 
 def test_two_multiruns_in_the_same_second_write_to_different_folders(tmp_path):
+    new_store(tmp_path / "outputs" / "mlflow.db")
     args = ["-m", "init=steady,vanish", "iterations=10", "plots=none"]
     procs = [
         subprocess.Popen(
@@ -232,6 +238,7 @@ def test_two_multiruns_in_the_same_second_write_to_different_folders(tmp_path):
 
 
 def test_ray_launcher_runs_the_sweep_on_a_local_ray_instance(tmp_path):
+    new_store(tmp_path / "outputs" / "mlflow.db")
     proc = run_cli(
         [
             "-m",

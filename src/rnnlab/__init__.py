@@ -8,7 +8,17 @@ table = rnnlab.compare([result.run_id, again.run_id])   # a pandas DataFrame
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
+
+# Machines here set PYTHONDONTWRITEBYTECODE: Python would then compile MLflow, Hydra and
+# the rest anew at every start (a run ~3x slower). rnnlab caches their bytecode in the
+# virtualenv's __pycache__ folders on first use instead (RNNLAB_WRITE_BYTECODE=0: not).
+# uv's compile-bytecode setting did it at install, but re-checks all of site-packages at
+# every `uv run` (1-2 s and a line of output each time).
+if os.environ.get("RNNLAB_WRITE_BYTECODE", "1") != "0":
+    sys.dont_write_bytecode = False
 
 __all__ = ["compare", "load", "run"]
 

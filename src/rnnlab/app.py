@@ -145,6 +145,10 @@ def cli() -> None:
     console.quiet()
     lifecycle.install_signal_handlers()
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    # Ray's workers use this environment: no virtualenv per Ray session (sweep.py)
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    if not sys.stdout.isatty():  # Ray colours its workers' line prefixes even in a pipe
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")
     if recorder.eligible(args):
         sys.exit(recorder.run(args, _run_hydra))
     sys.exit(_run_hydra())

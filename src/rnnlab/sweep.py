@@ -215,6 +215,47 @@ def joined_warm_up() -> None:
         _warming.pop().join()
 
 
+# --- a local Ray instance --------------------------------------------------------------
+
+RAY_LAUNCHER = "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher"
+
+
+def _start_local_ray(config: DictConfig) -> None:
+    """With ``hydra/launcher=ray`` and no cluster address: start the local Ray instance
+    here (the launcher then uses it), quiet, with its session files in a temporary folder
+    that goes with it when this process ends. Jobs run in this environment: no runtime
+    environment is built (app.cli sets RAY_ENABLE_UV_RUN_RUNTIME_ENV=0, or Ray would
+    build a virtualenv of the whole uv project per session: minutes, a GB left behind)."""
+    launcher = config.hydra.launcher
+    if launcher.get("_target_") != RAY_LAUNCHER:
+        return
+    init = OmegaConf.to_container(launcher.ray.init, resolve=True) or {}
+    if init.get("address") or os.environ.get("RAY_ADDRESS"):
+        return  # a cluster: its nodes keep their own sessions
+    import logging
+    import shutil
+
+    import ray
+
+    if ray.is_initialized():
+        return
+    folder = tempfile.mkdtemp(prefix="rnnlab-ray-")  # short: Ray's socket paths must be
+    init = {
+        "object_store_memory": 78643200,  # as the launcher sets it: 75 MB is plenty here
+        "include_dashboard": False,
+        "logging_level": logging.ERROR,
+        **init,
+        "_temp_dir": folder,
+    }
+    ray.init(**{k: v for k, v in init.items() if k != "address"})
+
+    def stop() -> None:
+        ray.shutdown()
+        shutil.rmtree(folder, ignore_errors=True)
+
+    atexit.register(stop)
+
+
 # --- the callback ---------------------------------------------------------------------
 
 
@@ -248,6 +289,7 @@ class MlflowSweepCallback(Callback):
                 raise SweepRefused(str(exc)) from None
         self.config = to_container(config)
         _warm_joblib_workers(config)
+        _start_local_ray(config)
         self.name = f"sweep-{config.hydra.runtime.choices.get('experiment') or 'rnnlab'}"
         self.overrides = list(config.hydra.overrides.task)
         self.sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
