@@ -63,15 +63,16 @@ def store_template(tmp_path_factory) -> Path:
     tracking.forget(f"sqlite:///{path}")
     with sqlite3.connect(path) as db:  # everything in the main file, ready to copy
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    _TEMPLATE[:] = [path]
     return path
 
 
-_TEMPLATE: list[Path] = []
+_TEMPLATE: list[Path] = []  # the session's template store (store_template sets it)
 
 
 @pytest.fixture(autouse=True)
 def _template_for_stores(store_template):
-    _TEMPLATE[:] = [store_template]
+    """Every test can call new_store (module fixtures ask for store_template)."""
 
 
 def new_store(path: Path) -> Path:

@@ -52,6 +52,8 @@ def main(cfg: DictConfig) -> float | dict:
             result = runner.execute(cfg, output_dir, overrides)
     except (ConfigError, runner.GradientCheckFailed) as exc:
         # one line, without Hydra's "Error executing job" report
+        if isinstance(exc, ConfigError):
+            remove_run_folder(output_dir)  # a refused run leaves nothing behind
         _exit_with(exc)
     if cfg.task == "basin_map":
         console.say(
@@ -100,10 +102,60 @@ def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else ""
 
 
+# Hydra's command-line flags that take a value (the value is not an override)
+_FLAGS_WITH_VALUE = {
+    "--cfg", "-c", "--package", "-p", "--info", "-i", "--config-path", "-cp",
+    "--config-name", "-cn", "--config-dir", "-cd", "--experimental-rerun",
+    "--shell-completion",
+}  # fmt: skip
+
+
+def override_errors(args: list[str]) -> str | None:
+    """The first override on the command line that Hydra's grammar cannot read, as one
+    line (Hydra would stop with a traceback, or mistake ``=5`` for a group)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    parser = OverridesParser.create()
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+            continue
+        if arg.startswith("-") and arg:
+            skip = arg in _FLAGS_WITH_VALUE
+            continue
+        if not arg.strip():
+            return "an empty argument is not an override: write key=value (e.g. iterations=200)"
+        try:
+            override = parser.parse_overrides([arg])[0]
+        except OverrideParseException as exc:
+            lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+            why = next(
+                (ln for ln in lines if not ln.startswith(("Error parsing", "See ", "^"))),
+                "not Hydra's override grammar",
+            )
+            return (
+                f"cannot read the override {arg!r}: {why} (write key=value, e.g. "
+                "iterations=200; quote values with spaces or accents: key='a b')"
+            )
+        if not override.key_or_group:
+            return f"the override {arg!r} has no key: write key=value (e.g. iterations=200)"
+    return None
+
+
 def user_error(exc: BaseException) -> str | None:
-    """One line for a mistake in the user's config or overrides; None for anything else."""
+    """One line for a mistake in the user's config or overrides (or a store that cannot
+    be used); None for anything else."""
+    from hydra.errors import OverrideParseException
+
     if isinstance(exc, ConfigError):
         return str(exc)
+    if type(exc).__name__ == "StoreError":  # tracking.StoreError (not imported here: mlflow)
+        return str(exc)
+    if isinstance(exc, OverrideParseException):
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        return f"cannot read an override: {lines[0] if lines else exc}"
     if isinstance(exc, MissingConfigException) and exc.missing_cfg_file and exc.options:
         group, _, option = exc.missing_cfg_file.rpartition("/")
         return (
@@ -125,6 +177,21 @@ def user_error(exc: BaseException) -> str | None:
     return None
 
 
+def remove_run_folder(output_dir: Path) -> None:
+    """Hydra's folder for a run that was refused before it was recorded: only Hydra's
+    own files (.hydra/, the job's log) and the job's unlogged artifacts are in it."""
+    import shutil
+
+    if output_dir.is_dir() and all(p.name in (".hydra", "artifacts") or p.suffix == ".log"
+                                   for p in output_dir.iterdir()):  # fmt: skip
+        shutil.rmtree(output_dir, ignore_errors=True)
+        for parent in (output_dir.parent, output_dir.parent.parent):
+            try:
+                parent.rmdir()  # the date folder, and outputs/runs, if now empty
+            except OSError:
+                break
+
+
 def _exit_with(exc: BaseException) -> NoReturn:
     if isinstance(exc, runner.GradientCheckFailed):
         console.say(f"rnnlab: gradient check failed: {exc}", err=True)
@@ -143,7 +210,12 @@ def cli() -> None:
         args += ["hydra/job_logging=default", "hydra/hydra_logging=default"]
     sys.argv = [sys.argv[0], *args]
     console.quiet()
+    problem = override_errors(args)
+    if problem is not None:
+        console.error("rnnlab", problem)
+        sys.exit(USAGE_ERROR)
     lifecycle.install_signal_handlers()
+    doctor_offers()
     os.environ["HYDRA_FULL_ERROR"] = "1"
     # Ray's workers use this environment: no virtualenv per Ray session (sweep.py)
     os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
@@ -152,6 +224,12 @@ def cli() -> None:
     if recorder.eligible(args):
         sys.exit(recorder.run(args, _run_hydra))
     sys.exit(_run_hydra())
+
+
+def doctor_offers() -> None:
+    """The rnnlab command says once when its store holds orphaned runs (rnnlab.doctor,
+    imported where the store is opened: it needs MLflow)."""
+    os.environ["RNNLAB_OFFER_DOCTOR"] = "1"
 
 
 def _run_hydra() -> int:

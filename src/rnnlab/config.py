@@ -36,6 +36,20 @@ LAB_POINTS = {
 }
 
 
+# Upper bounds: values past them crash or exhaust the machine once a run exists (found by
+# trying them), so validation refuses them before anything is created.
+MAX_SAMPLES = 100_000  # data.n_samples: memory and time grow with n x seq_len
+MAX_SEQ_LEN = 1000  # data.seq_len: past ~2000 the gradient at (1.2, 1.2) (1.2^T) overflows
+MAX_ITERATIONS = 100_000  # 7 metric values an iteration: 700k values, ~1 min of logging
+MAX_STEP = 1000.0  # RProp's steps and GD's learning rate: weights live in [-3, 3]
+MAX_ETA_PLUS = 10.0  # RProp's step growth per iteration
+MAX_DPI = 600  # figure resolution: 100000 exhausted memory
+MAX_BASIN_RESOLUTION = 2048  # 2048 x 2048 starts: ~0.4 GiB of maps per optimiser
+MAX_TEST_SEQUENCE = 10_000
+MAX_EXPERIMENT_NAME = 256  # MLflow's experiments.name column
+STORE_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql")
+
+
 class ConfigError(ValueError):
     """A config value outside what is allowed. ``str()`` is the one-line message."""
 
@@ -184,13 +198,16 @@ def _check_optimizer(o: DictConfig, key: str) -> None:
     _check(o.get("name") in names, f"{key}.name", o.get("name"), f"one of {', '.join(names)}")
     if o.name == "rprop":
         _check(
-            _positive(o.initial_step), f"{key}.initial_step", o.initial_step, "a finite number > 0"
+            _positive(o.initial_step) and o.initial_step <= MAX_STEP,
+            f"{key}.initial_step",
+            o.initial_step,
+            f"a number in (0, {MAX_STEP:g}]",
         )
         _check(
-            _finite(o.eta_plus) and o.eta_plus > 1,
+            _finite(o.eta_plus) and 1 < o.eta_plus <= MAX_ETA_PLUS,
             f"{key}.eta_plus",
             o.eta_plus,
-            "a finite number > 1",
+            f"a number in (1, {MAX_ETA_PLUS:g}]",
         )
         _check(
             _finite(o.eta_minus) and 0 < o.eta_minus < 1,
@@ -200,7 +217,12 @@ def _check_optimizer(o: DictConfig, key: str) -> None:
         )
         for name in ("step_min", "step_max"):
             v = o[name]
-            _check(v is None or _positive(v), f"{key}.{name}", v, "null or a finite number > 0")
+            _check(
+                v is None or (_positive(v) and v <= MAX_STEP),
+                f"{key}.{name}",
+                v,
+                f"null or a number in (0, {MAX_STEP:g}]",
+            )
         if o.step_min is not None and o.step_max is not None:
             _check(
                 o.step_min <= o.step_max,
@@ -210,10 +232,10 @@ def _check_optimizer(o: DictConfig, key: str) -> None:
             )
     else:
         _check(
-            _positive(o.learning_rate),
+            _positive(o.learning_rate) and o.learning_rate <= MAX_STEP,
             f"{key}.learning_rate",
             o.learning_rate,
-            "a finite number > 0",
+            f"a number in (0, {MAX_STEP:g}]",
         )
 
 
@@ -221,15 +243,25 @@ def validate(cfg: DictConfig) -> None:
     """Check every value a wrong setting would break; raise ConfigError on the first."""
     d = cfg.data
     _check(d.recipe in RECIPES, "data.recipe", d.recipe, f"one of {', '.join(RECIPES)}")
-    _check(d.n_samples >= 1, "data.n_samples", d.n_samples, "an integer >= 1")
-    _check(d.seq_len >= 1, "data.seq_len", d.seq_len, "an integer >= 1")
+    _check(
+        1 <= d.n_samples <= MAX_SAMPLES,
+        "data.n_samples",
+        d.n_samples,
+        f"an integer in [1, {MAX_SAMPLES}]",
+    )
+    _check(
+        1 <= d.seq_len <= MAX_SEQ_LEN,
+        "data.seq_len",
+        d.seq_len,
+        f"an integer in [1, {MAX_SEQ_LEN}]",
+    )
     _check(0 <= d.seed < 2**32, "data.seed", d.seed, "an integer in [0, 2**32)")
     seq = list(d.test_sequence)
     _check(
-        len(seq) >= 1 and all(map(_finite, seq)),
+        1 <= len(seq) <= MAX_TEST_SEQUENCE and all(map(_finite, seq)),
         "data.test_sequence",
-        seq,
-        "a non-empty list of finite numbers",
+        seq if len(seq) <= 20 else f"<{len(seq)} values>",
+        f"a list of 1 to {MAX_TEST_SEQUENCE} finite numbers",
     )
 
     _check(_finite(cfg.init.wx), "init.wx", cfg.init.wx, "a finite number")
@@ -238,12 +270,17 @@ def validate(cfg: DictConfig) -> None:
     _check_optimizer(cfg.optimizer, "optimizer")
 
     _check(
-        _positive(cfg.gd_learning_rate),
+        _positive(cfg.gd_learning_rate) and cfg.gd_learning_rate <= MAX_STEP,
         "gd_learning_rate",
         cfg.gd_learning_rate,
-        "a finite number > 0",
+        f"a number in (0, {MAX_STEP:g}]",
     )
-    _check(cfg.iterations >= 1, "iterations", cfg.iterations, "an integer >= 1")
+    _check(
+        1 <= cfg.iterations <= MAX_ITERATIONS,
+        "iterations",
+        cfg.iterations,
+        f"an integer in [1, {MAX_ITERATIONS}]",
+    )
     _check(
         cfg.tolerance is None or _positive(cfg.tolerance),
         "tolerance",
@@ -273,7 +310,7 @@ def validate(cfg: DictConfig) -> None:
             f"a list drawn from {', '.join(FIGURES)}",
         )
     _check(p.format in FORMATS, "plots.format", p.format, f"one of {', '.join(FORMATS)}")
-    _check(p.dpi >= 10, "plots.dpi", p.dpi, "an integer >= 10")
+    _check(10 <= p.dpi <= MAX_DPI, "plots.dpi", p.dpi, f"an integer in [10, {MAX_DPI}]")
     _check(2 <= p.resolution <= 4000, "plots.resolution", p.resolution, "an integer in [2, 4000]")
     for key in ("overview", "zoom", "trajectory_zoom"):
         _check_range(f"plots.{key}", list(p[key]))
@@ -285,7 +322,10 @@ def validate(cfg: DictConfig) -> None:
     if cfg.task == "basin_map":
         b = cfg.basin
         _check(
-            2 <= b.resolution <= 4096, "basin.resolution", b.resolution, "an integer in [2, 4096]"
+            2 <= b.resolution <= MAX_BASIN_RESOLUTION,
+            "basin.resolution",
+            b.resolution,
+            f"an integer in [2, {MAX_BASIN_RESOLUTION}]",
         )
         _check_range("basin.bounds", list(b.bounds))
         _check(_positive(b.tolerance), "basin.tolerance", b.tolerance, "a finite number > 0")
@@ -299,13 +339,51 @@ def validate(cfg: DictConfig) -> None:
         for name, o in b.optimizers.items():
             _check_optimizer(o, f"basin.optimizers.{name}")
 
-    _check(bool(cfg.tracking.uri), "tracking.uri", cfg.tracking.uri, "a non-empty MLflow URI")
+    _check_tracking(cfg.tracking)
+
+
+def _check_tracking(t: DictConfig) -> None:
+    from urllib.parse import urlsplit
+
+    uri = t.uri or ""
+    scheme = urlsplit(uri).scheme.split("+")[0] if "://" in uri else ""
+    shown = _redacted(uri)
     _check(
-        bool(cfg.tracking.experiment),
-        "tracking.experiment",
-        cfg.tracking.experiment,
-        "a non-empty experiment name",
+        scheme in STORE_SCHEMES and (scheme != "sqlite" or uri.startswith("sqlite:///")),
+        "tracking.uri",
+        shown,
+        "a database URI (sqlite:///path/mlflow.db, postgresql://...) or a tracking server "
+        "(http://host:port)",
     )
+    if scheme == "sqlite":
+        path = Path(uri[len("sqlite:///") :])
+        _check(
+            bool(path.name) and not path.is_dir(),
+            "tracking.uri",
+            shown,
+            "an SQLite file, not a folder",
+        )
+    name = t.experiment or ""
+    _check(
+        0 < len(name) <= MAX_EXPERIMENT_NAME and name == name.strip() and name.isprintable(),
+        "tracking.experiment",
+        name if len(name) <= 60 else f"{name[:57]}...",
+        f"a name of 1 to {MAX_EXPERIMENT_NAME} printable characters",
+    )
+    root = t.artifact_root
+    if root and "://" in root:
+        _check(
+            root.startswith("file://"),
+            "tracking.artifact_root",
+            root,
+            "a local folder (or null: the tracking server decides)",
+        )
+
+
+def _redacted(uri: str) -> str:
+    from rnnlab.console import redact
+
+    return redact(uri)
 
 
 def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:

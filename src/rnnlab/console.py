@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import warnings
 
@@ -60,8 +61,13 @@ def quiet() -> None:
 
 
 def error(prog: str, message: str) -> None:
-    """One line on stderr: ``prog: error: message``."""
-    say(f"{prog}: error: {' '.join(str(message).split())}", err=True)
+    """One line on stderr: ``prog: error: message`` (credentials in URIs hidden)."""
+    say(f"{prog}: error: {redact(' '.join(str(message).split()))}", err=True)
+
+
+def redact(text: str) -> str:
+    """Every ``scheme://user:password@`` in ``text`` with the password hidden."""
+    return re.sub(r"(\w+://[^/\s:@]+):[^@\s/]+@", r"\1:***@", text)
 
 
 def say(line: str, err: bool = False) -> None:

@@ -133,10 +133,17 @@ def start(
     return run_id
 
 
-def end(client, run_id: str, status: str, error: str | None = None, trace: str = "") -> bool:
+def end(
+    client,
+    run_id: str,
+    status: str,
+    error: str | None = None,
+    trace: str = "",
+    quiet: bool = False,
+) -> bool:
     """End the run (FINISHED, FAILED or KILLED), with the error and its traceback when
-    given. If the store cannot take it, the end waits in the journal, the user is told,
-    and False is returned."""
+    given. If the store cannot take it, the end waits in the journal, the user is told
+    (unless ``quiet``: the caller says it once for many runs), and False is returned."""
     from rnnlab import tracking
 
     _open.pop(run_id, None)
@@ -153,6 +160,8 @@ def end(client, run_id: str, status: str, error: str | None = None, trace: str =
         return True
     except Exception as exc:
         tracking.Pending.add(client.tracking_uri, run_id, status, error)
+        if quiet:
+            return False
         console.error(
             "rnnlab",
             f"could not record run {run_id} as {status} ({tracking.reason(exc)}); it is "

@@ -28,6 +28,7 @@ import os
 import pickle
 import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import Any
@@ -147,15 +148,23 @@ class Recorder:
         self.link, self.worker_pid = link, worker_pid
         self.opened: dict[Any, Any] = {}  # job (None: a single run) -> runner.Opened
         self.sweep = None  # the sweep's callback (sweep.MlflowSweepCallback), once started
+        self.folder: Path | None = None  # a single run's artifact folder, once started
         self.status: int | None = None  # the worker's exit status, once it has ended
+        self._ended = threading.Event()  # set once the worker has ended (_watch_worker)
+        self._reading = threading.Lock()  # one reader of the link at a time
+        self._received = 0  # messages read from the worker
+        self._pending: list[tuple] = []  # read by the watcher, not yet handled
         self.code = 0  # this command's exit status, as far as the recorder knows
 
     def serve(self) -> int:
         from rnnlab import console, lifecycle
 
+        threading.Thread(target=self._watch_worker, name="rnnlab-worker", daemon=True).start()
         try:
             _warm_up()
             return self._loop()
+        except _StoreFailed as failed:
+            return self._store_failed(failed.error)
         except KeyboardInterrupt as exc:
             why = exc.signal_name if isinstance(exc, lifecycle.Interrupted) else "SIGINT"
             self._stop_worker()
@@ -172,28 +181,34 @@ class Recorder:
         result = None
         while True:
             try:
-                message = self.link.recv()
+                message = self._next()
             except EOFError:  # the worker has ended
                 break
             kind = message[0]
-            if kind == "start":
-                _, config, overrides, folder = message
-                self.opened[None] = runner.open_run(config, overrides, folder)
-            elif kind == "result":
-                try:
-                    result = runner.finish_run(self.opened.pop(None), message[1])
-                except runner.GradientCheckFailed as exc:
-                    self._wait_worker()
-                    console.say(f"rnnlab: gradient check failed: {exc}", err=True)
-                    return 1
-            elif kind == "sweep-start":
-                self._start_sweep(message[1])
-            elif kind == "job-start":
-                self._start_job(*message[1:])
-            elif kind == "job-result":
-                self._finish_job(*message[1:])
-            elif kind == "sweep-end":
-                self._end_sweep(interrupted=message[1])
+            with _store_errors(opening=kind in ("start", "sweep-start")):
+                if kind == "start":
+                    _, config, overrides, self.folder = message
+                    self.opened[None] = runner.open_run(config, overrides, self.folder)
+                elif kind == "result":
+                    try:
+                        result = runner.finish_run(self.opened.pop(None), message[1])
+                    except Exception as exc:
+                        if exc is not message[1].problem:
+                            raise  # the store's failure (or a bug), not the job's
+                        self._wait_worker()
+                        if isinstance(exc, runner.GradientCheckFailed):
+                            console.say(f"rnnlab: gradient check failed: {exc}", err=True)
+                        else:
+                            console.error("rnnlab", f"the job failed: {type(exc).__name__}: {exc}")
+                        return 1
+                elif kind == "sweep-start":
+                    self._start_sweep(message[1])
+                elif kind == "job-start":
+                    self._start_job(*message[1:])
+                elif kind == "job-result":
+                    self._finish_job(*message[1:])
+                elif kind == "sweep-end":
+                    self._end_sweep(interrupted=message[1])
         status = self._wait_worker()
         why = f"the worker process ended with status {status} before the job was done"
         state = "KILLED" if status in (130, -signal.SIGTERM, -signal.SIGKILL) else "FAILED"
@@ -242,7 +257,9 @@ class Recorder:
         opened = self.opened.pop(num)
         try:
             result = runner.finish_run(opened, prepared, log_model=False)
-        except Exception as exc:  # the job's own failure, recorded on its run
+        except Exception as exc:
+            if exc is not prepared.problem:
+                raise  # the store's failure (or a bug), not the job's
             console.say(f"{label}: FAILED: {user_error(exc) or f'{type(exc).__name__}: {exc}'}")
             return
         console.say(f"{label}: {runner.outcome(result.trajectory)}; run {result.run_id}")
@@ -261,28 +278,112 @@ class Recorder:
             )
             self.code = 1
 
-    # --- the worker and open runs ------------------------------------------------------
+    # --- the worker, open runs, a failing store --------------------------------------------
 
-    def _end_open(self, state: str, why: str) -> None:
+    def _store_failed(self, exc: BaseException) -> int:
+        """The store stopped taking writes (a server gone, a full disk): stop the worker,
+        end what can be ended (the rest waits in the journal, written on the next start
+        against this store or by rnnlab-doctor), say so in one line."""
+        from rnnlab import console, tracking
+
+        self._stop_worker()
+        if isinstance(exc, tracking.StoreError):  # the store could not be opened: no run
+            from rnnlab.app import remove_run_folder
+
+            if self.folder is not None:  # the worker's files for a run that never was
+                remove_run_folder(self.folder.parent)
+            console.error("rnnlab", str(exc))
+            return 2
+        self._end_open("KILLED", f"the store failed: {tracking.reason(exc)}", quiet=True)
+        if self.sweep is not None:
+            cb, self.sweep = self.sweep, None
+            try:
+                cb.finalize(interrupted=True, quiet=True)
+            except Exception:
+                pass  # its end waits in the journal (lifecycle.end)
+        console.error(
+            "rnnlab",
+            f"the MLflow store stopped working ({tracking.reason(exc)}); rnnlab stopped and "
+            "its open runs are marked KILLED when the store takes writes again (the next "
+            "rnnlab start against it, or rnnlab-doctor --repair)",
+        )
+        return 1
+
+    def _end_open(self, state: str, why: str, quiet: bool = False) -> None:
         from rnnlab import lifecycle
 
         for opened in self.opened.values():
-            lifecycle.end(opened.client, opened.run_id, state, why)
+            lifecycle.end(opened.client, opened.run_id, state, why, quiet=quiet)
         self.opened.clear()
 
+    def _next(self) -> tuple:
+        with self._reading:
+            message = self._pending.pop(0) if self._pending else self.link.recv()
+            self._received += 1
+            return message
+
+    def _watch_worker(self) -> None:
+        """Wait for the worker; if it failed before sending anything (a bad value: it has
+        said so in one line), end now rather than after the recorder's imports."""
+        _, status = os.waitpid(self.worker_pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        self.status = code
+        self._ended.set()
+        if code == 0 or not self._reading.acquire(blocking=False):
+            return  # the main loop is reading: it sees the end itself
+        try:
+            if self._received or self._pending or self.opened or self.sweep is not None:
+                return
+            try:
+                self._pending.append(self.link.recv())  # a message after all: handled later
+                return
+            except EOFError:
+                pass
+        finally:
+            self._reading.release()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
     def _wait_worker(self) -> int:
-        if self.status is None:
-            _, status = os.waitpid(self.worker_pid, 0)
-            self.status = os.waitstatus_to_exitcode(status)
+        self._ended.wait()
         return self.status
 
     def _stop_worker(self) -> None:
-        if self.status is None:
+        if not self._ended.is_set():
             try:
                 os.kill(self.worker_pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
             self._wait_worker()
+
+
+class _StoreFailed(Exception):
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class _store_errors:
+    """Turn the store's failures (tracking.is_store_error) into _StoreFailed: the
+    recorder stops on them. While ``opening`` a run, any of them says the store cannot
+    be used (a StoreError: one line, exit 2, no run)."""
+
+    def __init__(self, opening: bool = False) -> None:
+        self.opening = opening
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if exc is None or not isinstance(exc, Exception):
+            return False
+        from rnnlab import tracking
+
+        if not tracking.is_store_error(exc):
+            return False
+        if self.opening and not isinstance(exc, tracking.StoreError):
+            exc = tracking.StoreError(f"cannot use the MLflow store: {tracking.reason(exc)}")
+        raise _StoreFailed(exc) from exc
 
 
 def _warm_up() -> None:

@@ -12,12 +12,18 @@ from rnnlab.runner import draw_figures, optimizer_label
 
 
 def redraw(run_id: str, tracking_uri: str, out: Path) -> list[Path]:
-    """Draw the run's configured figures into ``out`` with the logged file names."""
+    """Draw the run's figures into ``out`` with the logged file names: the ones its config
+    names, or every figure if its run drew none (plots=none)."""
+    from rnnlab.config import FIGURES
+
     client = tracking.client_for(tracking_uri, create=False)
     record = load_record(client, run_id)
+    plots = dict(record.config["plots"])
+    if not plots["enabled"] or not plots["figures"]:
+        plots.update(enabled=True, figures=list(FIGURES))
     return draw_figures(
         out,
-        record.config["plots"],
+        plots,
         optimizer_label(record.config["optimizer"]),
         record.dataset,
         record.trajectory,
@@ -50,6 +56,9 @@ def main(argv: list[str] | None = None) -> None:
         written = redraw(args.run_id, args.tracking_uri, out)
     except (RecordError, tracking.StoreError) as exc:
         console.error("rnnlab-plot", str(exc))
+        sys.exit(2)
+    except OSError as exc:  # the figures' folder
+        console.error("rnnlab-plot", f"cannot write the figures into {out}: {exc.strerror}")
         sys.exit(2)
     for path in written:
         print(path)

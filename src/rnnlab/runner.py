@@ -182,6 +182,7 @@ def write_config(config: Mapping[str, Any], overrides: Sequence[str], folder: Pa
     """The resolved config (credentials in URIs hidden) and the overrides that made it,
     as ``folder/config/{config,overrides}.yaml``: logged first, so that even a run that
     crashes can be rerun."""
+    from rnnlab.console import redact as redact_text
     from rnnlab.tracking import redact
 
     (folder / "config").mkdir(parents=True, exist_ok=True)
@@ -189,7 +190,7 @@ def write_config(config: Mapping[str, Any], overrides: Sequence[str], folder: Pa
     if "tracking" in config:
         config["tracking"] = {**config["tracking"], "uri": redact(config["tracking"]["uri"])}
     (folder / "config" / "config.yaml").write_text(_yaml(config))
-    (folder / "config" / "overrides.yaml").write_text(_yaml(list(overrides)))
+    (folder / "config" / "overrides.yaml").write_text(_yaml([redact_text(o) for o in overrides]))
     return folder / "config"
 
 
@@ -444,8 +445,12 @@ def open_run(
 
     client, tracking_uri, experiment_id = _store(config["tracking"], tracking_uri, experiment_id)
     config["tracking"]["uri"] = tracking_uri  # the store it is really in
+    if parent_run_id is None:
+        from rnnlab import doctor
+
+        doctor.offer(client)
     tags = {
-        **tracking.source_tags(source or " ".join(["rnnlab", *overrides])),
+        **tracking.source_tags(tracking.redact_text(source or " ".join(["rnnlab", *overrides]))),
         "optimizer": config["optimizer"]["name"],
         "init": config["init"]["name"],
         "data_recipe": config["data"]["recipe"],

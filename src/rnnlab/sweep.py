@@ -291,7 +291,7 @@ class MlflowSweepCallback(Callback):
         _warm_joblib_workers(config)
         _start_local_ray(config)
         self.name = f"sweep-{config.hydra.runtime.choices.get('experiment') or 'rnnlab'}"
-        self.overrides = list(config.hydra.overrides.task)
+        self.overrides = [console.redact(o) for o in config.hydra.overrides.task]
         self.sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
         if recorder.LINK is not None:  # the launching process records: it opens the parent
             global _linked
@@ -334,6 +334,9 @@ class MlflowSweepCallback(Callback):
             raise SweepRefused(str(exc)) from None
         except Exception as exc:
             raise SweepRefused(f"cannot use the MLflow store: {tracking.reason(exc)}") from None
+        from rnnlab import doctor
+
+        doctor.offer(client)
         params = _shared_params(self.config, self.plan) if self.plan else {}
         self.parent_run_id = lifecycle.start(
             client,
@@ -367,7 +370,13 @@ class MlflowSweepCallback(Callback):
             folder = Path(tmp)
             if self.plan:
                 (folder / "jobs.json").write_text(
-                    json.dumps({"swept": self.plan.swept, "jobs": self.plan.jobs}, indent=1)
+                    json.dumps(
+                        {
+                            "swept": self.plan.swept,
+                            "jobs": [[console.redact(o) for o in job] for job in self.plan.jobs],
+                        },
+                        indent=1,
+                    )
                 )
             write_config(self.config, self.overrides, folder)
             tracking.log_files(client, self.parent_run_id, folder, "sweep")
@@ -405,8 +414,10 @@ class MlflowSweepCallback(Callback):
 
     # --- closing the parent --------------------------------------------------------
 
-    def finalize(self, interrupted: bool = False) -> Summary | None:
-        """Summarise the children on the parent and end it; safe to call twice."""
+    def finalize(self, interrupted: bool = False, quiet: bool = False) -> Summary | None:
+        """Summarise the children on the parent and end it; safe to call twice. When the
+        store fails, the parent's end waits in the journal (``quiet``: without saying so;
+        the caller has)."""
         from rnnlab import summary as summaries
         from rnnlab import tracking
 
@@ -422,7 +433,9 @@ class MlflowSweepCallback(Callback):
             )
             console.say(summary.text())
         except BaseException as exc:
-            lifecycle.end(client, self.parent_run_id, "FAILED", f"{type(exc).__name__}: {exc}")
+            state = "KILLED" if interrupted else "FAILED"
+            why = f"{type(exc).__name__}: {tracking.reason(exc)}"
+            lifecycle.end(client, self.parent_run_id, state, why, quiet=quiet)
             raise
         if interrupted:
             status = "KILLED"

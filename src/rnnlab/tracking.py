@@ -14,7 +14,6 @@ import getpass
 import hashlib
 import math
 import os
-import re
 import subprocess
 import sys
 import time
@@ -23,12 +22,16 @@ from importlib.metadata import version
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from rnnlab import console
+
 # A tracking server that does not answer should cost seconds, not MLflow's default of
-# 7 retries with a 2x backoff and a 120 s timeout (about 4 minutes). The user's own
-# settings win.
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+# 7 retries with a 2x backoff and a 120 s timeout (about 4 minutes): a request waits at
+# most 5 s to connect or for an answer, and is tried 3 times (~5 s when the server is
+# down, <20 s when its host does not answer). The user's own settings win.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", "0.5")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # private experiments, closed network
 
 import mlflow
@@ -67,9 +70,7 @@ def redact(uri: str | None) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def redact_text(text: str) -> str:
-    """Every ``scheme://user:password@`` in ``text`` with the password hidden."""
-    return re.sub(r"(\w+://[^/\s:@]+):[^@\s/]+@", r"\1:***@", text)
+redact_text = console.redact
 
 
 def resolve_uri(uri: str) -> str:
@@ -159,13 +160,26 @@ def _open(uri: str, create: bool) -> MlflowClient:
             client.search_experiments(max_results=1)
         except Exception as exc:
             raise StoreError(
-                f"the tracking store at {redact(uri)} does not answer: {reason(exc)}"
+                f"the tracking server at {redact(uri)} does not answer as an MLflow server "
+                f"({reason(exc)})"
             ) from None
         return client
     if not path.exists() and not create:
         raise StoreError(f"no MLflow store at {path}")
     if path.is_dir():
         raise StoreError(f"tracking.uri={redact(uri)!r} names a folder, not an SQLite file")
+    if path.exists() and path.stat().st_size:
+        # MLflow retries a file it cannot read as a database for ~100 s: look first
+        try:
+            with open(path, "rb") as f:
+                header = f.read(16)
+        except OSError as exc:
+            raise StoreError(f"cannot use the MLflow store {path}: {exc.strerror}") from None
+        if header != b"SQLite format 3\x00":
+            raise StoreError(
+                f"cannot use the MLflow store {path}: the file is not an SQLite database "
+                "(corrupt?)"
+            )
     _sqlite_settings()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -177,20 +191,60 @@ def _open(uri: str, create: bool) -> MlflowClient:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
     except Exception as exc:
-        raise StoreError(f"cannot open the MLflow store {path}: {reason(exc)}") from None
+        raise StoreError(f"cannot use the MLflow store {path}: {reason(exc)}") from None
     return client
 
 
+def is_store_error(exc: BaseException) -> bool:
+    """Whether ``exc`` says the store (a database, a server, the artifact folder) could
+    not take a write or a read, rather than something of rnnlab's or the user's."""
+    import requests
+    import sqlalchemy.exc
+
+    return isinstance(
+        exc,
+        StoreError
+        | mlflow.exceptions.MlflowException
+        | OSError
+        | requests.exceptions.RequestException
+        | sqlalchemy.exc.SQLAlchemyError,
+    )
+
+
+# What a store's errors say, in a few words: (text in the error chain, the words for it)
+_REASONS = (
+    ("database or disk is full", "the disk is full"),
+    ("No space left on device", "the disk is full"),
+    ("readonly database", "the database is read-only"),
+    ("Read-only file system", "the file system is read-only"),
+    ("unable to open database file", "the database file cannot be opened"),
+    ("file is not a database", "the file is not an SQLite database (corrupt?)"),
+    ("database disk image is malformed", "the database is corrupt"),
+    ("Permission denied", "permission denied"),
+    ("Connection refused", "connection refused"),
+    ("Failed to establish a new connection", "cannot connect"),
+    ("Name or service not known", "unknown host"),
+    ("Temporary failure in name resolution", "unknown host"),
+    ("timed out", "no answer in time"),
+    ("RemoteDisconnected", "the server closed the connection"),
+    ("Connection aborted", "the server closed the connection"),
+    ("Connection reset", "the server closed the connection"),
+)
+
+
 def reason(exc: BaseException) -> str:
-    """The last line of an error chain that says what went wrong."""
-    while exc.__cause__ is not None and not str(exc).strip():
-        exc = exc.__cause__
-    text = redact_text(str(exc).strip() or type(exc).__name__)
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    for ln in lines:  # sqlite and HTTP errors name the cause in one of their lines
-        if any(w in ln for w in ("Error", "error", "refused", "timed out", "denied", "full")):
-            return ln[:300]
-    return lines[0][:300] if lines else type(exc).__name__
+    """What went wrong, in a few words (a store's common failures by name; otherwise the
+    first line of the error), with no credentials."""
+    chain, seen = [], exc
+    while seen is not None and seen not in chain:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    text = " | ".join(f"{type(e).__name__}: {e}" for e in chain)
+    for needle, words in _REASONS:
+        if needle in text:
+            return words
+    first = redact_text(str(exc).strip() or type(exc).__name__).splitlines()[0].strip()
+    return first[:200]
 
 
 class Pending:
@@ -266,25 +320,56 @@ def ensure_experiment(
     client: MlflowClient, name: str, artifact_root: str | None, description: str | None = None
 ) -> str:
     """The id of experiment ``name``, created (with its artifact folder and description)
-    if missing; a description is added to an existing experiment that has none."""
+    if missing; a description is added to an existing experiment that has none. A local
+    artifact folder that cannot be written is refused (StoreError) before an experiment
+    is created with it: it would stay the experiment's for good."""
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
+        location = artifact_location(artifact_root)
+        problem = _unwritable(location)
+        if problem:
+            raise StoreError(
+                f"tracking.artifact_root={artifact_root!r} is not allowed: a folder rnnlab "
+                f"can write ({problem})"
+            )
         # a model-training experiment: the UI opens it on its runs, not the GenAI overview
         tags = {EXPERIMENT_KIND_TAG: "custom_model_development"}
         if description:
             tags[NOTE_TAG] = description
         try:
-            return client.create_experiment(
-                name, artifact_location=artifact_location(artifact_root), tags=tags
-            )
+            return client.create_experiment(name, artifact_location=location, tags=tags)
         except mlflow.exceptions.MlflowException:
             # Another process created it between our look-up and create.
             experiment = client.get_experiment_by_name(name)
             if experiment is None:
                 raise
+    problem = _unwritable(experiment.artifact_location)
+    if problem:
+        raise StoreError(
+            f"experiment {name!r} keeps its artifacts in {experiment.artifact_location}, "
+            f"which cannot be written ({problem}): make it writable, or use another "
+            "tracking.experiment"
+        )
     if description and not experiment.tags.get(NOTE_TAG):
         client.set_experiment_tag(experiment.experiment_id, NOTE_TAG, description)
     return experiment.experiment_id
+
+
+def _unwritable(location: str | None) -> str | None:
+    """Why a local artifact location cannot be written (None if it can, or is remote)."""
+    if not location or not location.startswith("file:"):
+        return None
+    from urllib.parse import unquote, urlparse
+
+    folder = Path(unquote(urlparse(location).path))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".rnnlab-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    return None
 
 
 # --- what every run records about where it came from -----------------------------------

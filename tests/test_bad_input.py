@@ -1,0 +1,209 @@
+"""Every user mistake is one line and exit 2, and leaves nothing half-written.
+
+A table of the bad inputs found by trying (issue 11): malformed overrides, values that
+would crash or exhaust the machine once a run exists, unusable stores and tracking URIs,
+tasks that do not sweep or rerun, and the helper commands' own mistakes. Each runs the
+real command in a subprocess; afterwards the store holds no new run, no run is RUNNING,
+no store was created where none was, and no Hydra run folder is left for a refused run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import cli_command, cli_environment, new_store, run_cli
+from mlflow.tracking import MlflowClient
+
+pytestmark = [pytest.mark.slow, pytest.mark.faults]
+
+
+@dataclass
+class Case:
+    id: str
+    args: list[str]
+    expected: str  # in the one line after "<prog>: error: "
+    script: str = "rnnlab"
+    store: str = "ready"  # ready (a store with one run), none, readonly, corrupt, nodir
+    env: dict[str, str] = field(default_factory=dict)
+    secret: str | None = None  # must appear nowhere in the output
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens there once closed
+
+
+CASES = [
+    # malformed overrides (Hydra would stop with a traceback)
+    Case("no-equal", ["iterations"], "cannot read the override 'iterations'"),
+    Case("double-equal", ["iterations=="], "cannot read the override 'iterations=='"),
+    Case("no-key", ["=5"], "the override '=5' has no key"),
+    Case("open-list", ["iterations=[1,2"], "cannot read the override 'iterations=[1,2'"),
+    Case("empty-argument", [""], "an empty argument is not an override"),
+    Case("unquoted-unicode", ["init.name=héllo wörld"], "cannot read the override"),
+    # values that crashed or exhausted the machine after the run existed
+    Case("huge-step", ["optimizer.initial_step=1e308"], "optimizer.initial_step=1e+308"),
+    Case("long-sequences", ["data.seq_len=5000"], "data.seq_len=5000 is not allowed"),
+    Case("huge-dpi", ["plots.dpi=100000"], "plots.dpi=100000 is not allowed"),
+    Case("endless", ["iterations=10000000"], "iterations=10000000 is not allowed"),
+    Case("float-iterations", ["iterations=1e7"], "iterations=1e7"),
+    Case("huge-dataset", ["data.n_samples=1000000"], "data.n_samples=1000000 is not allowed"),
+    Case(
+        "huge-basin",
+        ["experiment=basin_map", "basin.resolution=100000"],
+        "basin.resolution=100000 is not allowed",
+    ),
+    # tracking URIs, experiments, artifact folders
+    Case("file-uri", ["tracking.uri=file:///tmp/rnnlab-x"], "tracking.uri='file:///tmp/rnnlab-x'"),
+    Case("ftp-uri", ["tracking.uri=ftp://host/x"], "tracking.uri='ftp://host/x'"),
+    Case("scheme-less-uri", ["tracking.uri=outputs/mlflow.db"], "tracking.uri='outputs/mlflow.db'"),
+    Case("long-experiment", [f"tracking.experiment={'x' * 600}"], "tracking.experiment="),
+    Case(
+        "unwritable-artifacts",
+        ["tracking.experiment=fresh", "tracking.artifact_root=/proc/rnnlab"],
+        "tracking.artifact_root='/proc/rnnlab' is not allowed",
+    ),
+    Case(
+        "server-down",
+        ["tracking=server", "plots=none"],
+        "does not answer as an MLflow server (connection refused)",
+        env={"MLFLOW_TRACKING_URI": "http://alice:s3cret@127.0.0.1:{port}"},
+        secret="s3cret",
+    ),
+    # stores that cannot be used
+    Case("read-only-store", ["plots=none"], "cannot use the MLflow store", store="readonly"),
+    Case("corrupt-store", ["plots=none"], "not an SQLite database", store="corrupt"),
+    Case("store-in-missing-folder", ["plots=none"], "cannot use the MLflow store", store="nodir"),
+    # sweeps of what does not sweep
+    Case(
+        "missing-option-in-sweep",
+        ["-m", "init=steady,nonexistent", "plots=none"],
+        "init=nonexistent is not an option of group 'init'",
+    ),
+    Case(
+        "basin-map-sweep",
+        ["-m", "experiment=basin_map", "basin.resolution=8,16"],
+        "a basin map does not run as a sweep",
+    ),
+    # the helper commands
+    Case(
+        "plot-out-is-a-file",
+        ["{run}", "--out", "a-file"],
+        "cannot write the figures",
+        "rnnlab-plot",
+    ),
+    Case("plot-no-store", ["deadbeef"], "no MLflow store at", "rnnlab-plot", store="none"),
+    Case("rerun-bad-override", ["{run}", "iterations"], "cannot read", "rnnlab-rerun"),
+    Case("rerun-no-store", ["deadbeef"], "no MLflow store at", "rnnlab-rerun", store="none"),
+    Case("rerun-basin-map", ["{basin}"], "is a basin map", "rnnlab-rerun"),
+    Case(
+        "rerun-interpolation",
+        ["{tampered}"],
+        "holds an interpolation, which a rerun refuses",
+        "rnnlab-rerun",
+    ),
+    Case("doctor-no-store", [], "no MLflow store at", "rnnlab-doctor", store="none"),
+]
+
+
+@pytest.fixture(scope="module")
+def ready_store(tmp_path_factory, store_template) -> Path:
+    """A store with a run, a basin map and a run with a tampered logged override."""
+    work = tmp_path_factory.mktemp("ready")
+    new_store(work / "outputs" / "mlflow.db")
+    assert run_cli(["plots=none", "iterations=5"], cwd=work).returncode == 0
+    basin = ["experiment=basin_map", "basin.resolution=4", "iterations=3", "plots=none"]
+    assert run_cli(basin, cwd=work).returncode == 0
+    assert (
+        run_cli(["plots=none", "iterations=5", "tracking.experiment=t"], cwd=work).returncode == 0
+    )
+    client = MlflowClient(f"sqlite:///{work}/outputs/mlflow.db")
+    ids = {}
+    for exp, key in (("rnnlab", "run"), ("basin_map", "basin"), ("t", "tampered")):
+        (run,) = client.search_runs([client.get_experiment_by_name(exp).experiment_id])
+        ids[key] = run.info.run_id
+    # the tampered run: its logged overrides pull an environment variable in
+    folder = Path(client.get_run(ids["tampered"]).info.artifact_uri[len("file://") :]) / "config"
+    (folder / "overrides.yaml").write_text(yaml.safe_dump(["init.name=${oc.env:HOME}"]))
+    return work, ids
+
+
+def runs_in(store: Path) -> list:
+    client = MlflowClient(f"sqlite:///{store}")
+    return client.search_runs([e.experiment_id for e in client.search_experiments()])
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, case, ready_store):
+    work, ids = ready_store
+    store = tmp_path / "outputs" / "mlflow.db"
+    if case.store == "readonly":  # a copy of the store in a folder of its own, read-only
+        store = tmp_path / "ro" / "mlflow.db"
+        shutil.copytree(work / "outputs", store.parent, ignore=shutil.ignore_patterns("runs"))
+        case.args = [*case.args, f"tracking.uri=sqlite:///{store}"]
+    elif case.store == "ready":
+        shutil.copytree(
+            work / "outputs", tmp_path / "outputs", ignore=shutil.ignore_patterns("runs")
+        )
+    elif case.store == "corrupt":
+        store.parent.mkdir(parents=True)
+        store.write_bytes(os.urandom(4096))
+    (tmp_path / "a-file").write_text("not a folder")
+    args = [a.format(**ids) for a in case.args]
+    locked = tmp_path / "locked"
+    if case.store == "nodir":  # a store whose folder cannot be made
+        locked.mkdir(mode=0o555)
+        args.append(f"tracking.uri=sqlite:///{locked}/missing/mlflow.db")
+    env = {**cli_environment(), **{k: v.format(port=closed_port()) for k, v in case.env.items()}}
+    command = cli_command(args, case.script)
+    if case.store in ("readonly", "nodir"):
+        if case.store == "readonly":
+            for path in (store.parent, *store.parent.iterdir()):
+                path.chmod(0o555 if path.is_dir() else 0o444)
+        # as root, file modes are not enforced unless the capability to ignore them goes
+        command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *command]
+    before = runs_in(store) if case.store in ("ready", "readonly") else None
+    try:
+        proc = subprocess.run(
+            command, cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env
+        )
+    finally:
+        if locked.exists():
+            locked.chmod(0o755)
+        for path in store.parent.rglob("*") if store.parent.exists() else []:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, (proc.returncode, proc.stdout[-1500:], proc.stderr[-1500:])
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"{case.script}: error: ") and case.expected in lines[0], lines[0]
+    assert "Traceback" not in proc.stdout + proc.stderr
+    if case.secret:
+        assert case.secret not in proc.stdout + proc.stderr and "***" in lines[0]
+    if case.store == "none":  # looking a run up creates no store
+        assert not store.exists() and not (tmp_path / "outputs").exists()
+    if before is not None:  # nothing recorded, nothing left RUNNING
+        after = runs_in(store)
+        assert len(after) == len(before)
+        assert all(r.info.status != "RUNNING" for r in after)
+    if case.script == "rnnlab" and "-m" not in case.args:  # no run folder for a refused run
+        assert not (tmp_path / "outputs" / "runs").exists()
+
+
+def test_a_refused_artifact_folder_does_not_stick_to_the_experiment(tmp_path):
+    new_store(tmp_path / "outputs" / "mlflow.db")
+    bad = run_cli(["plots=none", "iterations=3", "tracking.artifact_root=/proc/rnnlab"], tmp_path)
+    assert bad.returncode == 2
+    client = MlflowClient(f"sqlite:///{tmp_path}/outputs/mlflow.db")
+    assert client.get_experiment_by_name("rnnlab") is None  # no experiment made with it
+    good = run_cli(["plots=none", "iterations=3"], cwd=tmp_path)
+    assert good.returncode == 0, good.stderr
+    (run,) = client.search_runs([client.get_experiment_by_name("rnnlab").experiment_id])
+    assert run.info.status == "FINISHED"
