@@ -54,9 +54,11 @@ def quiet() -> None:
     if verbose():
         return
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
+    # CRITICAL: MLflow logs its store's errors with their tracebacks at ERROR; rnnlab
+    # reports them itself, in one line
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "CRITICAL")
     for name in NOISY:
-        logging.getLogger(name).setLevel(logging.ERROR)
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     warnings.showwarning = _showwarning
 
 

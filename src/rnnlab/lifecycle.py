@@ -18,6 +18,7 @@ import contextlib
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 import traceback
@@ -41,12 +42,31 @@ class Interrupted(KeyboardInterrupt):
 _HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+_received: int | None = None  # the first signal this process received
+
+
 def _on_signal(signum: int, _frame: Any) -> None:
-    # Once stopping, stop quietly: a second signal must not cut the clean-up short
-    # (only SIGKILL can, and rnnlab-doctor repairs what that leaves).
+    # Once stopping, stop quietly: a second signal must not cut the clean-up short (only
+    # SIGKILL can, and rnnlab-doctor repairs what that leaves). A Python handler that
+    # does nothing, not SIG_IGN: Python raises "Signal N ignored due to race condition"
+    # for a signal that arrives while its handler changes to SIG_IGN.
+    global _received
+    _received = signum
     for sig in _HANDLED:
-        signal.signal(sig, signal.SIG_IGN)
+        signal.signal(sig, _stopping)
     raise Interrupted(signum)
+
+
+def check_signals() -> None:
+    """Raise Interrupted if a signal arrived but its exception was lost: raised inside a
+    finalizer (a weakref callback during garbage collection), Python prints and ignores
+    it. Called where a run would otherwise end FINISHED."""
+    if _received is not None:
+        raise Interrupted(_received)
+
+
+def _stopping(_signum: int, _frame: Any) -> None:
+    """Signals after the first: the process is already ending its runs."""
 
 
 def install_signal_handlers() -> None:
@@ -55,6 +75,18 @@ def install_signal_handlers() -> None:
         return
     for sig in _HANDLED:
         signal.signal(sig, _on_signal)
+    sys.unraisablehook = _unraisable
+
+
+_default_unraisable = sys.unraisablehook
+
+
+def _unraisable(info: Any) -> None:
+    # An Interrupted raised inside a finalizer is lost (Python only prints it):
+    # check_signals raises it again where it counts; nothing to print here.
+    if isinstance(info.exc_value, Interrupted):
+        return
+    _default_unraisable(info)
 
 
 def watch_parent(interval: float = 0.5) -> None:
@@ -198,9 +230,19 @@ def owning(client, run_id: str, finish: bool = True) -> Iterator[None]:
         end(client, run_id, "KILLED", f"interrupted ({why})")
         raise
     except BaseException as exc:
-        end(client, run_id, "FAILED", f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        from rnnlab import tracking
+
+        # a store that failed is reported once, by whoever stops on it
+        quiet = isinstance(exc, Exception) and tracking.is_store_error(exc)
+        why = f"{type(exc).__name__}: {exc}"
+        end(client, run_id, "FAILED", why, traceback.format_exc(), quiet=quiet)
         raise
     else:
+        try:
+            check_signals()
+        except KeyboardInterrupt as exc:
+            end(client, run_id, "KILLED", f"interrupted ({exc.signal_name})")
+            raise
         if finish:
             end(client, run_id, "FINISHED")
 

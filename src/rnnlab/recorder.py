@@ -176,10 +176,11 @@ class Recorder:
             return 130
 
     def _loop(self) -> int:
-        from rnnlab import console, runner
+        from rnnlab import console, lifecycle, runner
 
         result = None
         while True:
+            lifecycle.check_signals()
             try:
                 message = self._next()
             except EOFError:  # the worker has ended
@@ -215,6 +216,7 @@ class Recorder:
         self._end_open(state, why)
         if self.sweep is not None:  # the worker ended without the sweep's end
             self._end_sweep(interrupted=True)
+        lifecycle.check_signals()
         if result is not None:
             console.say(runner.report(result))
         return status if status in (2, 130) or self.code == 0 else self.code

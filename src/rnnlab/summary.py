@@ -223,14 +223,15 @@ def collect(client, experiment_id: str, parent_run_id: str, p: Plan | None) -> S
                 row[k] = prm.get(f"{k}.name", prm.get(k))
         rows.append(row)
     summary = Summary(rows=rows, swept=swept)
-    drawn = [r for r in rows if r.get("iterations") is not None]
+    drawn = [r for r in rows if r.get("run_id")]
     if len(drawn) <= MAX_FIGURE_RUNS:
         for r in drawn:
             rid = r["run_id"]
             wx = tracking.metric_history(client, rid, "wx")
             wrec = tracking.metric_history(client, rid, "wrec")
-            summary.paths[rid] = np.column_stack([wx, wrec]).reshape(-1, 2)
-            summary.losses[rid] = tracking.metric_history(client, rid, "loss")
+            if len(wx) and len(wx) == len(wrec):  # a job stopped before its history: none
+                summary.paths[rid] = np.column_stack([wx, wrec])
+                summary.losses[rid] = tracking.metric_history(client, rid, "loss")
     _best_learning_rate(summary)
     return summary
 

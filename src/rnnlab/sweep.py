@@ -437,7 +437,7 @@ class MlflowSweepCallback(Callback):
             why = f"{type(exc).__name__}: {tracking.reason(exc)}"
             lifecycle.end(client, self.parent_run_id, state, why, quiet=quiet)
             raise
-        if interrupted:
+        if interrupted or lifecycle._received is not None:
             status = "KILLED"
         else:
             status = "FAILED" if summary.failed or summary.not_started else "FINISHED"

@@ -177,8 +177,7 @@ def _open(uri: str, create: bool) -> MlflowClient:
             raise StoreError(f"cannot use the MLflow store {path}: {exc.strerror}") from None
         if header != b"SQLite format 3\x00":
             raise StoreError(
-                f"cannot use the MLflow store {path}: the file is not an SQLite database "
-                "(corrupt?)"
+                f"cannot use the MLflow store {path}: the file is not an SQLite database (corrupt?)"
             )
     _sqlite_settings()
     try:

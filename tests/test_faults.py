@@ -1,0 +1,370 @@
+"""Nothing left RUNNING, nothing hung, nothing leaked: rnnlab under signals, a dead
+server and a full disk (issue 11).
+
+Each case starts the real ``rnnlab`` command (its own process group, as a terminal
+would), waits for a phase (before any run, during training, between a sweep's jobs,
+while joblib's workers run), sends a signal to the launching process or to the whole
+group, and then checks with the MLflow client: no run RUNNING (after ``rnnlab-doctor
+--repair`` where only SIGKILL could leave one), the sweep's parent rolled up with its
+summary, and no process of the command still alive, by pid.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import MlflowServer, cli_command, cli_environment, new_store, run_cli
+from mlflow.tracking import MlflowClient
+
+pytestmark = [pytest.mark.slow, pytest.mark.faults]
+
+SINGLE = ["iterations=40000", "plots=none", "tracking.log_model=false"]  # ~2 s of training
+SWEEP = ["-m", "init=steady,explode,vanish", "optimizer=rprop,gd", "iterations=4000", "plots=none"]
+
+
+def wait_for(check: Callable[[], object], timeout: float = 60, step: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout} s waiting for {check}")
+
+
+def children_of() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            tree.setdefault(ppid, []).append(int(entry))
+    return tree
+
+
+def descendants(pid: int) -> set[int]:
+    tree, found, todo = children_of(), set(), [pid]
+    while todo:
+        for child in tree.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    out = set()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    out.add(pid)
+        except OSError:
+            pass
+    return out
+
+
+class Command:
+    """The rnnlab command, started in a process group of its own."""
+
+    def __init__(self, args: list[str], cwd: Path, script: str = "rnnlab") -> None:
+        self.cwd = cwd
+        self.proc = subprocess.Popen(
+            cli_command(args, script),
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**cli_environment(), "RNNLAB_STATE_DIR": str(cwd / "state")},
+            start_new_session=True,
+        )
+        self.seen: set[int] = {self.proc.pid}
+
+    def watch(self) -> None:
+        """Remember every process the command has started so far."""
+        self.seen |= descendants(self.proc.pid)
+
+    def signal(self, sig: int, group: bool = False) -> None:
+        self.watch()
+        if group:
+            os.killpg(self.proc.pid, sig)
+        else:
+            self.proc.send_signal(sig)
+
+    def finish(self, timeout: float = 90) -> tuple[int, str, str]:
+        out, err = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, out, err
+
+    def leftovers(self, wait: float = 20) -> set[int]:
+        """The command's processes still alive ``wait`` seconds after it ended."""
+        deadline = time.monotonic() + wait
+        while alive(self.seen) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return alive(self.seen)
+
+
+def runs(cwd: Path) -> list:
+    db = cwd / "outputs" / "mlflow.db"
+    if not db.exists():
+        return []
+    client = MlflowClient(f"sqlite:///{db}")
+    return client.search_runs([e.experiment_id for e in client.search_experiments()])
+
+
+def running(cwd: Path) -> list:
+    return [r for r in runs(cwd) if r.info.status == "RUNNING"]
+
+
+def parent(cwd: Path):
+    found = [r for r in runs(cwd) if r.data.tags.get("sweep") == "true"]
+    return found[0] if found else None
+
+
+def children(cwd: Path) -> list:
+    p = parent(cwd)
+    return [r for r in runs(cwd) if p and r.data.tags.get("mlflow.parentRunId") == p.info.run_id]
+
+
+def assert_rolled_up(cwd: Path) -> None:
+    """The parent ended with its summary: every planned job accounted for."""
+    p = parent(cwd)
+    assert p is not None and p.info.status in ("KILLED", "FAILED"), p and p.info.status
+    m = p.data.metrics
+    assert m["jobs"] == 6, m
+    done = len([c for c in children(cwd) if c.info.status == "FINISHED"])
+    assert m["jobs_not_started"] + done + m["jobs_failed"] == 6, m
+    client = MlflowClient(f"sqlite:///{cwd}/outputs/mlflow.db")
+    arts = {f.path for f in client.list_artifacts(p.info.run_id, "summary")}
+    assert "summary/summary.csv" in arts
+
+
+def repair(cwd: Path) -> None:
+    proc = run_cli([], cwd=cwd, script="rnnlab-doctor")
+    assert proc.returncode == 0 and "orphaned" in proc.stdout, proc.stdout + proc.stderr
+    proc = run_cli(["--repair"], cwd=cwd, script="rnnlab-doctor")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.fixture
+def work(tmp_path) -> Path:
+    new_store(tmp_path / "outputs" / "mlflow.db")
+    return tmp_path
+
+
+# --- a single run -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sig", "group"),
+    [
+        (signal.SIGINT, True),
+        (signal.SIGTERM, False),
+        (signal.SIGHUP, False),
+        (signal.SIGTERM, True),
+    ],
+    ids=["ctrl-c", "sigterm", "sighup", "sigterm-group"],
+)
+def test_a_signal_during_training_ends_the_run_killed(work, sig, group):
+    cmd = Command(SINGLE, work)
+    wait_for(lambda: running(work))
+    cmd.watch()
+    assert len(cmd.seen) == 2  # the recorder and its worker
+    time.sleep(0.5)
+    cmd.signal(sig, group)
+    code, _, err = cmd.finish()
+    assert code == 130 and "interrupted" in err and "Traceback" not in err, err
+    (run,) = runs(work)
+    assert run.info.status == "KILLED" and run.data.tags["error"].startswith("interrupted")
+    assert not cmd.leftovers()
+
+
+def test_a_signal_before_the_run_exists_leaves_nothing(work):
+    cmd = Command(SINGLE, work)
+    time.sleep(0.4)  # Python and Hydra starting: no run yet
+    cmd.signal(signal.SIGTERM)
+    code, _, err = cmd.finish()
+    assert code in (130, -signal.SIGTERM) and "Traceback" not in err, (code, err)
+    assert running(work) == [] and not cmd.leftovers()
+
+
+def test_a_signal_while_metrics_are_recorded_ends_the_run_killed(work):
+    cmd = Command(["iterations=60000", "plots=none", "tracking.log_model=false"], work)
+    client = MlflowClient(f"sqlite:///{work}/outputs/mlflow.db")
+
+    def logging() -> bool:
+        r = running(work)
+        return bool(r) and bool(client.get_metric_history(r[0].info.run_id, "loss"))
+
+    wait_for(logging, timeout=120, step=0.05)
+    cmd.signal(signal.SIGTERM)
+    code, _, err = cmd.finish()
+    assert code == 130 and "Traceback" not in err, err
+    assert running(work) == [] and not cmd.leftovers()
+
+
+def test_kill_9_leaves_a_run_the_doctor_repairs(work):
+    cmd = Command(SINGLE, work)
+    wait_for(lambda: running(work))
+    cmd.signal(signal.SIGKILL)
+    cmd.finish()
+    assert not cmd.leftovers()  # the worker notices and ends too
+    (run,) = running(work)  # only SIGKILL can leave one
+    # the next rnnlab start says so in one line
+    proc = run_cli(["plots=none", "iterations=3"], cwd=work)
+    assert proc.returncode == 0 and "rnnlab-doctor --repair" in proc.stderr, proc.stderr
+    repair(work)
+    assert (
+        running(work) == []
+        and MlflowClient(f"sqlite:///{work}/outputs/mlflow.db").get_run(run.info.run_id).info.status
+        == "KILLED"
+    )
+
+
+# --- a sweep, basic launcher ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("phase", "sig", "group"),
+    [
+        ("before-jobs", signal.SIGTERM, False),
+        ("between-jobs", signal.SIGTERM, False),
+        ("between-jobs", signal.SIGINT, True),
+        ("between-jobs", signal.SIGHUP, False),
+    ],
+    ids=["sigterm-before-jobs", "sigterm-between-jobs", "ctrl-c", "sighup"],
+)
+def test_a_signal_to_a_sweep_ends_the_parent_killed_with_its_summary(work, phase, sig, group):
+    cmd = Command(SWEEP, work)
+    if phase == "before-jobs":
+        wait_for(lambda: parent(work))  # the parent exists, the jobs are being composed
+    else:
+        wait_for(lambda: len(children(work)) >= 2)
+    cmd.signal(sig, group)
+    code, out, err = cmd.finish()
+    assert code == 130 and "Traceback" not in err, err
+    assert running(work) == [], [r.info.run_name for r in running(work)]
+    assert_rolled_up(work)
+    assert "NOT STARTED" in out  # the summary counts the jobs that never started
+    assert not cmd.leftovers()
+
+
+def test_kill_9_to_a_sweep_the_doctor_rolls_the_parent_up(work):
+    cmd = Command(SWEEP, work)
+    wait_for(lambda: len(children(work)) >= 2)
+    cmd.signal(signal.SIGKILL)
+    cmd.finish()
+    assert not cmd.leftovers()
+    assert running(work)  # the parent (and maybe a job) left RUNNING
+    repair(work)
+    assert running(work) == []
+    assert_rolled_up(work)
+    # a rerun of the interrupted sweep reruns every job of it, not only those that ran
+    proc = run_cli([parent(work).info.run_id], cwd=work, script="rnnlab-rerun")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert sum(line.startswith("[job ") for line in proc.stdout.splitlines()) == 6
+
+
+# --- a sweep, joblib launcher -----------------------------------------------------------
+
+JOBLIB = [*SWEEP, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+
+
+@pytest.mark.parametrize(
+    ("sig", "group"),
+    [(signal.SIGTERM, False), (signal.SIGTERM, True), (signal.SIGINT, True)],
+    ids=["sigterm-main", "sigterm-group", "ctrl-c"],
+)
+def test_a_signal_to_a_joblib_sweep_ends_its_workers_and_runs(work, sig, group):
+    cmd = Command(JOBLIB, work)
+    wait_for(lambda: len(children(work)) >= 2, timeout=120)
+    cmd.watch()
+    assert len(cmd.seen) >= 4  # recorder, Hydra's worker, two joblib workers (and more)
+    cmd.signal(sig, group)
+    code, _, err = cmd.finish()
+    assert code == 130 and "Traceback" not in err, err
+    assert running(work) == [], [r.info.run_name for r in running(work)]
+    assert_rolled_up(work)
+    assert not cmd.leftovers(), "joblib's workers outlived the sweep"
+
+
+def test_kill_9_to_a_joblib_sweep_leaves_no_worker_behind(work):
+    cmd = Command(JOBLIB, work)
+    wait_for(lambda: len(children(work)) >= 2, timeout=120)
+    cmd.signal(signal.SIGKILL)
+    cmd.finish()
+    assert not cmd.leftovers(wait=30), "joblib's workers outlived the sweep"
+    repair(work)
+    assert running(work) == []
+    assert_rolled_up(work)
+
+
+# --- a store that stops working ---------------------------------------------------------
+
+
+def test_a_full_disk_ends_in_one_line_and_the_run_is_ended_later(tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"this machine forbids mounting a small disk: {mounted.stderr.decode()}")
+    try:
+        new_store(disk / "mlflow.db")
+        filler = disk / "filler"
+        filler.write_bytes(b"\0" * 1_500_000)  # ~0.5 MB left for the run
+        uri = f"sqlite:///{disk}/mlflow.db"
+        args = ["iterations=20000", "plots=none", "tracking.log_model=false", f"tracking.uri={uri}"]
+        cmd = Command(args, tmp_path)
+        code, out, err = cmd.finish(timeout=120)
+        assert code == 1, (code, out, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and "the disk is full" in lines[0], err
+        assert "Traceback" not in out + err and not cmd.leftovers()
+        filler.unlink()  # space again: the run's end is written on the next start
+        client = MlflowClient(uri)
+        proc = run_cli(["--tracking-uri", uri], cwd=tmp_path, script="rnnlab-doctor")
+        assert proc.returncode == 0
+        found = client.search_runs([e.experiment_id for e in client.search_experiments()])
+        assert found and all(r.info.status in ("KILLED", "FAILED") for r in found)
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def test_a_server_that_dies_mid_sweep_ends_it_in_one_line(tmp_path):
+    server = MlflowServer(tmp_path / "server")
+    try:
+        args = [*SWEEP, "tracking=server", f"tracking.uri={server.url}"]
+        cmd = Command(args, tmp_path)
+        client = MlflowClient(server.url)
+
+        def jobs_done() -> int:
+            exps = client.search_experiments()
+            found = client.search_runs([e.experiment_id for e in exps]) if exps else []
+            return sum(r.info.status == "FINISHED" for r in found) >= 1
+
+        wait_for(jobs_done, timeout=120, step=0.3)
+        server.stop(signal.SIGKILL)
+        t0 = time.monotonic()
+        code, out, err = cmd.finish(timeout=120)
+        assert time.monotonic() - t0 < 60  # seconds, not minutes
+        assert code == 1 and "Traceback" not in out + err, (code, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and "stopped working" in lines[0], err
+        assert not cmd.leftovers()
+        server.start()  # back: the doctor (or the next start) ends what was left
+        proc = run_cli(["--repair", "--tracking-uri", server.url], tmp_path, script="rnnlab-doctor")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        found = client.search_runs([e.experiment_id for e in client.search_experiments()])
+        assert found and not [r for r in found if r.info.status == "RUNNING"]
+    finally:
+        server.stop()
