@@ -110,6 +110,12 @@ CASES = [
         "holds an interpolation, which a rerun refuses",
         "rnnlab-rerun",
     ),
+    Case(
+        "rerun-tracking-key-changed",
+        ["{retracked}"],
+        "conf/ has changed since run",
+        "rnnlab-rerun",
+    ),
     Case("doctor-no-store", [], "no MLflow store at", "rnnlab-doctor", store="none"),
 ]
 
@@ -122,17 +128,23 @@ def ready_store(tmp_path_factory, store_template) -> Path:
     assert run_cli(["plots=none", "iterations=5"], cwd=work).returncode == 0
     basin = ["experiment=basin_map", "basin.resolution=4", "iterations=3", "plots=none"]
     assert run_cli(basin, cwd=work).returncode == 0
-    assert (
-        run_cli(["plots=none", "iterations=5", "tracking.experiment=t"], cwd=work).returncode == 0
-    )
+    for exp in ("t", "t2"):
+        tracked = ["plots=none", "iterations=5", f"tracking.experiment={exp}"]
+        assert run_cli(tracked, cwd=work).returncode == 0
     client = MlflowClient(f"sqlite:///{work}/outputs/mlflow.db")
     ids = {}
-    for exp, key in (("rnnlab", "run"), ("basin_map", "basin"), ("t", "tampered")):
+    named = (("rnnlab", "run"), ("basin_map", "basin"), ("t", "tampered"), ("t2", "retracked"))
+    for exp, key in named:
         (run,) = client.search_runs([client.get_experiment_by_name(exp).experiment_id])
         ids[key] = run.info.run_id
     # the tampered run: its logged overrides pull an environment variable in
     folder = Path(client.get_run(ids["tampered"]).info.artifact_uri[len("file://") :]) / "config"
     (folder / "overrides.yaml").write_text(yaml.safe_dump(["init.name=${oc.env:HOME}"]))
+    # and one whose logged overrides now change a tracking key its config logged otherwise
+    folder = Path(client.get_run(ids["retracked"]).info.artifact_uri[len("file://") :]) / "config"
+    (folder / "overrides.yaml").write_text(
+        yaml.safe_dump(["tracking.experiment=t2", "tracking.log_model=false"])
+    )
     return work, ids
 
 

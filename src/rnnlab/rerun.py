@@ -28,7 +28,9 @@ from rnnlab.app import user_error
 from rnnlab.config import ConfigError, flatten, to_container, validate
 from rnnlab.config import compose as compose_config
 
-IGNORED = ("tracking.",)  # where a run is stored is not part of what it computes
+# Where a run is stored is not part of what it computes, and the logged URI is redacted:
+# the one logged key a rerun does not compare (it records into the current store).
+IGNORED = ("tracking.uri",)
 
 
 class RerunError(LookupError):
@@ -68,7 +70,7 @@ def check_overrides(overrides: Sequence[str], source: str) -> None:
 
 def _changed_keys(composed: dict[str, Any], logged: dict[str, Any]) -> list[str]:
     a, b = flatten(composed), flatten(logged)
-    keys = sorted(k for k in set(a) | set(b) if not k.startswith(IGNORED) and a.get(k) != b.get(k))
+    keys = sorted(k for k in set(a) | set(b) if k not in IGNORED and a.get(k) != b.get(k))
     return [f"{k} (logged {b.get(k)!r}, now {a.get(k)!r})" for k in keys]
 
 
