@@ -87,7 +87,7 @@ def _sweep_job(cfg: DictConfig, output_dir: Path, overrides: list[str]) -> float
             overrides,
             parent_run_id=ctx.parent_run_id,
             experiment_id=ctx.experiment_id,
-            extra_tags={sweep.SWEEP_JOB_TAG: str(ctx.job_num)},
+            extra_tags={sweep.SWEEP_JOB_TAG: str(ctx.job_num), **sweep.worker_tags()},
             tracking_uri=ctx.tracking_uri,
             log_model=False,  # the sweep logs the best run's model once, on its parent
         )
@@ -261,6 +261,9 @@ def _run_hydra() -> int:
             if problem is not None and not recorder.job_failure(exc):
                 console.error("rnnlab", problem)
                 return USAGE_ERROR
+            if not recorder.job_failure(exc):  # the launcher's own failure: say what
+                why = _first_line(str(exc))[:300]
+                console.error("rnnlab", f"the sweep stopped: {type(exc).__name__}: {why}")
             return 1
         # Hydra 1.3 skips on_multirun_end when a job raised: close the sweep here.
         summaries = _sweep().finalize_open() if _sweep() else []

@@ -46,6 +46,11 @@ def eligible(args: list[str]) -> bool:
     return forked.enabled() and not flags
 
 
+def note_job_failure(exc: BaseException) -> None:
+    """``exc`` is a sweep job's own failure (recorded on its run)."""
+    _job_failures.add(id(exc))
+
+
 def job_failure(exc: BaseException) -> bool:
     """Whether ``exc`` is a sweep job's own failure (recorded on its run), not Hydra's."""
     return id(exc) in _job_failures
@@ -91,7 +96,7 @@ def hand_over_job(cfg, output_dir: Path, overrides: list[str], num: int, label: 
     prepared = runner.prepare(cfg, output_dir, overrides, in_sweep=True, config=config)
     _send_result(("job-result", num, label), prepared)
     if prepared.problem is not None:
-        _job_failures.add(id(prepared.problem))
+        note_job_failure(prepared.problem)
         raise prepared.problem
     loss = prepared.result.trajectory.final_loss
     return float("inf") if loss is None else loss
@@ -183,7 +188,7 @@ class Recorder:
             lifecycle.check_signals()
             try:
                 message = self._next()
-            except EOFError:  # the worker has ended
+            except (EOFError, ConnectionResetError):  # the worker has ended
                 break
             kind = message[0]
             with _store_errors(opening=kind in ("start", "sweep-start")):
@@ -339,7 +344,7 @@ class Recorder:
             try:
                 self._pending.append(self.link.recv())  # a message after all: handled later
                 return
-            except EOFError:
+            except (EOFError, ConnectionResetError):
                 pass
         finally:
             self._reading.release()

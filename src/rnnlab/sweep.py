@@ -23,6 +23,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from rnnlab.summary import Summary
 
 SWEEP_JOB_TAG = "sweep_job"  # on a child: its job number
+RAY_NODE_TAG = "ray_node_id"  # on a child a Ray worker ran: the node it ran on
 BASIC_SWEEPERS = (  # sweepers that expand the grid as plan() does
     "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
     "hydra_plugins.rnnlab_sweeper.Sweeper",
@@ -215,29 +217,52 @@ def joined_warm_up() -> None:
         _warming.pop().join()
 
 
+def worker_tags() -> dict[str, str]:
+    """Where a job ran, for a job that a Ray worker runs: its node (tag ``ray_node_id``,
+    so a run on a cluster says which machine computed it)."""
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return {}
+    try:
+        return {RAY_NODE_TAG: ray.get_runtime_context().get_node_id()}
+    except Exception:  # a Ray without a runtime context here: nothing to say
+        return {}
+
+
 # --- a local Ray instance --------------------------------------------------------------
 
 RAY_LAUNCHER = "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher"
 
 
-def _start_local_ray(config: DictConfig) -> None:
-    """With ``hydra/launcher=ray`` and no cluster address: start the local Ray instance
-    here (the launcher then uses it), quiet, with its session files in a temporary folder
-    that goes with it when this process ends. Jobs run in this environment: no runtime
+def _start_ray(config: DictConfig) -> None:
+    """With ``hydra/launcher=ray``: join the cluster at ``hydra.launcher.ray.init.address``
+    (or ``$RAY_ADDRESS``), or else start a local Ray instance here, quiet, with its
+    session files in a temporary folder that goes with it when this process ends (the
+    launcher then uses it). Jobs run in this environment: no runtime
     environment is built (app.cli sets RAY_ENABLE_UV_RUN_RUNTIME_ENV=0, or Ray would
     build a virtualenv of the whole uv project per session: minutes, a GB left behind)."""
     launcher = config.hydra.launcher
     if launcher.get("_target_") != RAY_LAUNCHER:
         return
     init = OmegaConf.to_container(launcher.ray.init, resolve=True) or {}
-    if init.get("address") or os.environ.get("RAY_ADDRESS"):
-        return  # a cluster: its nodes keep their own sessions
     import logging
     import shutil
 
     import ray
 
     if ray.is_initialized():
+        return
+    address = init.get("address") or os.environ.get("RAY_ADDRESS")
+    if address:
+        # a cluster: join it here, quiet. (The launcher would pass its default
+        # object_store_memory, which Ray refuses when joining a cluster.)
+        init.pop("object_store_memory", None)
+        if str(address).split("://")[-1].startswith(("127.", "localhost")):
+            # a cluster on loopback: this node is 127.0.0.1 too (Ray would otherwise
+            # look for a route outside first, and warn where there is none)
+            init.setdefault("_node_ip_address", "127.0.0.1")
+        ray.init(**{"logging_level": logging.ERROR, **init, "address": address})
+        atexit.register(ray.shutdown)
         return
     folder = tempfile.mkdtemp(prefix="rnnlab-ray-")  # short: Ray's socket paths must be
     init = {
@@ -289,7 +314,7 @@ class MlflowSweepCallback(Callback):
                 raise SweepRefused(str(exc)) from None
         self.config = to_container(config)
         _warm_joblib_workers(config)
-        _start_local_ray(config)
+        _start_ray(config)
         self.name = f"sweep-{config.hydra.runtime.choices.get('experiment') or 'rnnlab'}"
         self.overrides = [console.redact(o) for o in config.hydra.overrides.task]
         self.sweep_dir = str(Path(config.hydra.sweep.dir).resolve())

@@ -57,6 +57,23 @@ class Sweeper(BasicSweeper):
         loader = ComposedAhead(hydra_context.config_loader)
         context = HydraContext(config_loader=loader, callbacks=hydra_context.callbacks)
         super().setup(hydra_context=context, task_function=task_function, config=config)
+        launch = self.launcher.launch
+
+        def launch_and_note_failures(job_overrides, initial_job_idx):
+            """A job that failed in another process (joblib, Ray) comes back as a copy of
+            its error: note it as a job's own failure (recorded on its run), as the jobs
+            of this process note theirs."""
+            from hydra.core.utils import JobStatus
+
+            from rnnlab import recorder
+
+            results = launch(job_overrides, initial_job_idx)
+            for r in results:
+                if r.status == JobStatus.FAILED:
+                    recorder.note_job_failure(r._return_value)
+            return results
+
+        self.launcher.launch = launch_and_note_failures
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         for overrides in batch:
