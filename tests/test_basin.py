@@ -8,7 +8,7 @@ from conftest import compose_config, new_store, run_cli, store_overrides
 from mlflow.tracking import MlflowClient
 
 from rnnlab import basin, rnn, runner
-from rnnlab.optim import GradientDescent, RProp
+from rnnlab.optim import Adam, GradientDescent, IRPropMinus, IRPropPlus, Momentum, RProp
 from rnnlab.train import optimise
 
 
@@ -34,7 +34,20 @@ def test_closed_form_coefficients_give_the_bptt_loss_and_gradient(lab_data):
 # dynamics chaotic, e.g. gd at 3e-4, the closed form's and BPTT's last-bit rounding
 # differences grow until the paths part: equal maths, not equal bits.)
 @pytest.mark.parametrize("loss_factor", [1e6, None], ids=["bounded", "overflow-only"])
-@pytest.mark.parametrize("opt", [RProp(), GradientDescent(1e-5)], ids=["rprop", "gd"])
+@pytest.mark.parametrize(
+    "opt",
+    [
+        RProp(),
+        GradientDescent(1e-5),
+        # experiment=basin_map_optimizers's other optimizers, at their chosen rates
+        GradientDescent(0.01, clip_norm=1.0),
+        Momentum(1e-6),
+        Adam(0.01),
+        IRPropMinus(),
+        IRPropPlus(),
+    ],
+    ids=["rprop", "gd", "gd_clip", "momentum", "adam", "irprop_minus", "irprop_plus"],
+)
 def test_vectorised_equals_single_start_path(lab_data, opt, loss_factor):
     X, t = lab_data.X, lab_data.t
     g = np.linspace(-3, 3, 40)
@@ -56,7 +69,7 @@ def test_vectorised_equals_single_start_path(lab_data, opt, loss_factor):
         below = np.flatnonzero(traj.loss < tol)
         expected = below[0] if below.size else -1
         assert res.first_converged[i] == expected, starts[i]
-    if isinstance(opt, GradientDescent):
+    if isinstance(opt, GradientDescent) and opt.clip_norm is None:
         assert n_div > 0  # the sample includes diverging starts
 
 
@@ -141,3 +154,23 @@ def test_split_polynomials_work_for_any_sequence_length(T):
     ref_loss, ref_grad = rnn.closed_form_loss_and_grad(X, t, w[0], w[1])
     np.testing.assert_allclose(loss, ref_loss, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(grad, ref_grad.T, rtol=1e-11, atol=1e-11)
+
+
+@pytest.mark.slow
+def test_basin_map_optimizers_draws_every_optimizer(tmp_path):
+    new_store(tmp_path / "outputs" / "mlflow.db")
+    args = ["experiment=basin_map_optimizers", "basin.resolution=12", "iterations=40"]
+    proc = run_cli(args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client = MlflowClient(f"sqlite:///{tmp_path}/outputs/mlflow.db")
+    (run,) = client.search_runs(
+        [client.get_experiment_by_name("basin_map_optimizers").experiment_id]
+    )
+    names = ["rprop", "irprop_minus", "irprop_plus", "gd", "gd_clip", "momentum", "adam"]
+    for name in names:
+        assert 0 <= run.data.metrics[f"{name}_fraction_converged"] <= 1
+    assert run.data.tags["optimizers"].split(",") == [
+        "rprop", "gd", "irprop_minus", "irprop_plus", "gd_clip", "momentum", "adam"
+    ]  # fmt: skip
+    arts = {f.path for f in client.list_artifacts(run.info.run_id, "figures")}
+    assert arts == {"figures/basin_map.png"}

@@ -152,7 +152,7 @@ def test_rerun_cli_default_gd_and_bad_ids(tmp_path):
 
     for args, expected in [
         (["deadbeef"], "no run 'deadbeef'"),
-        ([rid, "optimizer=adam"], "optimizer=adam"),
+        ([rid, "optimizer=nadam"], "optimizer=nadam"),
         ([rid, "init.wx=abc"], "init.wx=abc"),
     ]:
         proc = run_cli(args, cwd=tmp_path, script="rnnlab-rerun")

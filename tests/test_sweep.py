@@ -78,7 +78,11 @@ def check_compare_starts(tmp_path, proc, iterations):
     )
     assert len(table["data"]) == 14 and "final_loss" in table["columns"]
     figures = {f.path for f in client.list_artifacts(parent.info.run_id, "figures")}
-    assert figures == {"figures/sweep_trajectories.png", "figures/sweep_loss_curves.png"}
+    assert figures == {
+        "figures/sweep_trajectories.png",
+        "figures/sweep_loss_curves.png",
+        "figures/valley_matrix.png",  # optimisers x starts: who reaches the valley, how fast
+    }
     pm = parent.data.metrics
     assert pm["jobs"] == 14 and pm["jobs_failed"] == 0 and pm["jobs_diverged"] == 3
 
@@ -210,6 +214,68 @@ def test_gd_learning_rates_names_the_best_rate(tmp_path):
     assert parent.data.metrics["best_learning_rate"] == best
     assert f"Best learning rate: {best:g}" in proc.stdout
     assert "gd_learning_rate=1e-05" in proc.stdout
+
+
+def test_optimizer_learning_rates_names_each_optimizers_best_rate(tmp_path):
+    new_store(tmp_path / "outputs" / "mlflow.db")
+    proc = run_cli(
+        [
+            "-m",
+            "experiment=optimizer_learning_rates",
+            "init=steady,vanish",
+            "optimizer=gd,adam",
+            "optimizer.learning_rate=1e-5,1e-2",
+            "iterations=100",
+        ],
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client = store(tmp_path)
+    parent, children = parent_and_children(runs_by_experiment(client)["optimizer_learning_rates"])
+    assert len(children) == 8
+    finals: dict[str, dict[float, list[float]]] = {}
+    for c in children:
+        rate = float(c.data.params["optimizer.learning_rate"])
+        loss = float("inf") if c.data.metrics["diverged"] else c.data.metrics["final_loss"]
+        finals.setdefault(c.data.tags["optimizer"], {}).setdefault(rate, []).append(loss)
+    best = {o: min(r, key=lambda rate: np.median(r[rate])) for o, r in finals.items()}
+    assert best == {"gd": 1e-5, "adam": 1e-2}  # 1e-2 blows gradient descent up
+    for name, rate in best.items():
+        assert parent.data.tags[f"best_learning_rate.{name}"] == f"{rate:g}"
+        assert parent.data.metrics[f"best_learning_rate_{name}"] == rate
+    assert (
+        "uv run rnnlab -m experiment=compare_optimizers gd_learning_rate=1e-05 "
+        "adam_learning_rate=0.01"
+    ) in proc.stdout
+
+
+def test_compare_optimizers_shows_who_reaches_the_valley_from_where(tmp_path):
+    new_store(tmp_path / "outputs" / "mlflow.db")
+    proc = run_cli(["-m", "experiment=compare_optimizers", "iterations=80"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "49 jobs, " in proc.stdout and "valley_at" in proc.stdout
+    client = store(tmp_path)
+    parent, children = parent_and_children(runs_by_experiment(client)["compare_optimizers"])
+    assert len(children) == 49 and parent.info.status == "FINISHED"
+    optimizers = {c.data.tags["optimizer"] for c in children}
+    assert optimizers == {
+        "rprop", "irprop_minus", "irprop_plus", "gd", "gd_clip", "momentum", "adam"
+    }  # fmt: skip
+    # valley_at is the first point below valley_loss, where there is one
+    for c in children:
+        loss = [m.value for m in client.get_metric_history(c.info.run_id, "loss")]
+        below = [k for k, v in enumerate(loss) if v < 0.2]
+        if c.data.metrics["diverged"] or not below:
+            assert "valley_at" not in c.data.metrics
+        else:
+            assert c.data.metrics["valley_at"] == below[0]
+    figures = {f.path for f in client.list_artifacts(parent.info.run_id, "figures")}
+    assert "figures/valley_matrix.png" in figures
+    with open(
+        client.download_artifacts(parent.info.run_id, "summary/summary.csv", str(tmp_path))
+    ) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 49 and {"optimizer", "init", "valley_at"} <= set(rows[0])
 
 
 def test_two_multiruns_in_the_same_second_write_to_different_folders(tmp_path):

@@ -137,7 +137,7 @@ def optimise_many(
                 else:
                     ok &= loss <= bound
                 if k < iterations:
-                    w, state, step = optimizer.step(w, grad, state)
+                    w, state, step = optimizer.step(w, grad, state, loss)
                     ok &= np.isfinite(w[0] + w[1] + step[0] + step[1])
                 died[idx[~ok]] = k
                 hit = ok & (loss < tolerance)

@@ -91,6 +91,48 @@ class RPropConfig:
 class GDConfig:
     name: str = "gd"
     learning_rate: float = 1e-5
+    clip_norm: float | None = None
+
+
+@dataclass
+class MomentumConfig:
+    name: str = "momentum"
+    learning_rate: float = 1e-6
+    momentum: float = 0.9
+    nesterov: bool = False
+
+
+@dataclass
+class AdamConfig:
+    name: str = "adam"
+    learning_rate: float = 0.01
+    beta1: float = 0.9
+    beta2: float = 0.999
+    epsilon: float = 1e-8
+
+
+@dataclass
+class IRPropConfig:
+    name: str = MISSING  # irprop_minus or irprop_plus
+    initial_step: float = 0.001
+    eta_plus: float = 1.2
+    eta_minus: float = 0.5
+    step_min: float = 0.0
+    step_max: float = 50.0
+
+
+# The optimizers (conf/optimizer/<name>.yaml) and, for those with a learning rate, the
+# top-level key that sets it (so one sweep can set each optimizer's own rate).
+OPTIMIZERS = ("rprop", "irprop_minus", "irprop_plus", "gd", "gd_clip", "momentum", "adam")
+RATE_KEYS = {o: f"{o}_learning_rate" for o in ("gd", "gd_clip", "momentum", "adam")}
+
+
+def optimizer_id(o: Any) -> str:
+    """The optimizer a config names: its ``name``, except gradient descent with
+    clipping, which is ``gd_clip`` (as conf/optimizer/gd_clip.yaml)."""
+    if o.get("name") == "gd" and o.get("clip_norm") is not None:
+        return "gd_clip"
+    return str(o.get("name"))
 
 
 @dataclass
@@ -153,6 +195,10 @@ class Config:
     tolerance: float | None = None
     divergence: DivergenceConfig = field(default_factory=DivergenceConfig)
     gd_learning_rate: float = 1e-5
+    gd_clip_learning_rate: float = 0.01
+    momentum_learning_rate: float = 1e-6
+    adam_learning_rate: float = 0.01
+    valley_loss: float = 0.2
     task: str = "train"
     basin: BasinConfig = field(default_factory=BasinConfig)
 
@@ -166,6 +212,9 @@ def register_configs() -> None:
         ("init", InitConfig),
         ("rprop", RPropConfig),
         ("gd", GDConfig),
+        ("momentum", MomentumConfig),
+        ("adam", AdamConfig),
+        ("irprop", IRPropConfig),
         ("plots", PlotsConfig),
         ("tracking", TrackingConfig),
     ]:
@@ -193,50 +242,71 @@ def _check_range(key: str, r: list[float]) -> None:
     _check(ok, key, list(r), "four finite numbers [wx_min, wx_max, wrec_min, wrec_max], min < max")
 
 
+def _check_number(o: DictConfig, key: str, name: str, ok, allowed: str) -> None:
+    v = o[name]
+    _check(_finite(v) and ok(v), f"{key}.{name}", v, allowed)
+
+
+def _check_steps(o: DictConfig, key: str) -> None:
+    """RProp's family: the initial step, the growth and shrink factors, the bounds (the
+    lab's RProp may leave them null; iRprop's lower bound may be 0, as Igel and Hüsken
+    set it)."""
+    _check_number(
+        o, key, "initial_step", lambda v: 0 < v <= MAX_STEP, f"a number in (0, {MAX_STEP:g}]"
+    )
+    _check_number(
+        o, key, "eta_plus", lambda v: 1 < v <= MAX_ETA_PLUS, f"a number in (1, {MAX_ETA_PLUS:g}]"
+    )
+    _check_number(o, key, "eta_minus", lambda v: 0 < v < 1, "a number in (0, 1)")
+    lab = o.name == "rprop"
+    for name in ("step_min", "step_max"):
+        v = o[name]
+        zero_ok = name == "step_min" and not lab
+        ok = (v is None and lab) or (_finite(v) and (v >= 0 if zero_ok else v > 0))
+        interval = f"{'[' if zero_ok else '('}0, {MAX_STEP:g}]"
+        _check(
+            ok and (v is None or v <= MAX_STEP),
+            f"{key}.{name}",
+            v,
+            f"{'null or ' if lab else ''}a number in {interval}",
+        )
+    if o.step_min is not None and o.step_max is not None:
+        _check(
+            o.step_min <= o.step_max,
+            f"{key}.step_min",
+            o.step_min,
+            f"at most {key}.step_max ({o.step_max})",
+        )
+
+
+def _check_rate(o: DictConfig, key: str) -> None:
+    _check_number(
+        o, key, "learning_rate", lambda v: 0 < v <= MAX_STEP, f"a number in (0, {MAX_STEP:g}]"
+    )
+
+
 def _check_optimizer(o: DictConfig, key: str) -> None:
-    names = ("rprop", "gd")
+    names = ("rprop", "irprop_minus", "irprop_plus", "gd", "momentum", "adam")
     _check(o.get("name") in names, f"{key}.name", o.get("name"), f"one of {', '.join(names)}")
-    if o.name == "rprop":
+    if o.name in ("rprop", "irprop_minus", "irprop_plus"):
+        _check_steps(o, key)
+    elif o.name == "gd":
+        _check_rate(o, key)
+        v = o.get("clip_norm")
         _check(
-            _positive(o.initial_step) and o.initial_step <= MAX_STEP,
-            f"{key}.initial_step",
-            o.initial_step,
-            f"a number in (0, {MAX_STEP:g}]",
+            v is None or (_positive(v) and v <= MAX_STEP),
+            f"{key}.clip_norm",
+            v,
+            f"null (no clipping) or a number in (0, {MAX_STEP:g}]",
         )
-        _check(
-            _finite(o.eta_plus) and 1 < o.eta_plus <= MAX_ETA_PLUS,
-            f"{key}.eta_plus",
-            o.eta_plus,
-            f"a number in (1, {MAX_ETA_PLUS:g}]",
-        )
-        _check(
-            _finite(o.eta_minus) and 0 < o.eta_minus < 1,
-            f"{key}.eta_minus",
-            o.eta_minus,
-            "a number in (0, 1)",
-        )
-        for name in ("step_min", "step_max"):
-            v = o[name]
-            _check(
-                v is None or (_positive(v) and v <= MAX_STEP),
-                f"{key}.{name}",
-                v,
-                f"null or a number in (0, {MAX_STEP:g}]",
-            )
-        if o.step_min is not None and o.step_max is not None:
-            _check(
-                o.step_min <= o.step_max,
-                f"{key}.step_min",
-                o.step_min,
-                f"at most {key}.step_max ({o.step_max})",
-            )
-    else:
-        _check(
-            _positive(o.learning_rate) and o.learning_rate <= MAX_STEP,
-            f"{key}.learning_rate",
-            o.learning_rate,
-            f"a number in (0, {MAX_STEP:g}]",
-        )
+    elif o.name == "momentum":
+        _check_rate(o, key)
+        _check_number(o, key, "momentum", lambda v: 0 <= v < 1, "a number in [0, 1)")
+    else:  # adam
+        _check_rate(o, key)
+        for name in ("beta1", "beta2"):
+            _check_number(o, key, name, lambda v: 0 <= v < 1, "a number in [0, 1)")
+        _check_number(o, key, "epsilon", lambda v: 0 < v <= 1, "a number in (0, 1]")
 
 
 def validate(cfg: DictConfig) -> None:
@@ -269,12 +339,14 @@ def validate(cfg: DictConfig) -> None:
 
     _check_optimizer(cfg.optimizer, "optimizer")
 
-    _check(
-        _positive(cfg.gd_learning_rate) and cfg.gd_learning_rate <= MAX_STEP,
-        "gd_learning_rate",
-        cfg.gd_learning_rate,
-        f"a number in (0, {MAX_STEP:g}]",
-    )
+    for rate_key in RATE_KEYS.values():
+        _check(
+            _positive(cfg[rate_key]) and cfg[rate_key] <= MAX_STEP,
+            rate_key,
+            cfg[rate_key],
+            f"a number in (0, {MAX_STEP:g}]",
+        )
+    _check(_positive(cfg.valley_loss), "valley_loss", cfg.valley_loss, "a finite number > 0")
     _check(
         1 <= cfg.iterations <= MAX_ITERATIONS,
         "iterations",
@@ -410,7 +482,15 @@ def to_container(cfg: DictConfig) -> dict[str, Any]:
 # --- what a run records as params -------------------------------------------------------
 
 # The keys that decide a training run's result; the whole resolved config is an artifact.
-TRAIN_PARAMS = ("data", "init", "optimizer", "iterations", "tolerance", "divergence")
+TRAIN_PARAMS = (
+    "data",
+    "init",
+    "optimizer",
+    "iterations",
+    "tolerance",
+    "divergence",
+    "valley_loss",
+)
 # ... and a basin map's (it covers every start and carries its own optimisers).
 BASIN_PARAMS = ("data", "iterations", "divergence", "basin")
 NOT_PARAMS = ("basin.chunk",)  # how the work is split, not what it computes

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
+import matplotlib.patches
 import numpy as np
 from matplotlib.colors import BoundaryNorm, LogNorm
 from matplotlib.figure import Figure
@@ -417,6 +418,71 @@ def sweep_loss_curves(groups: Mapping[str, Sequence[tuple[str, np.ndarray, bool]
     return fig
 
 
+def valley_matrix(
+    rows: Sequence[str],
+    columns: Sequence[str],
+    cells: Mapping[tuple[str, str], tuple[str, float | None]],
+    iterations: int,
+    valley_loss: float,
+) -> Figure:
+    """Which optimiser (row) reaches the valley (loss < ``valley_loss``) from which
+    start (column), and in how many iterations: one cell per run, coloured by the
+    iterations it took (fewer: brighter); grey where it never got there, red where it
+    diverged. ``cells[(row, column)]`` is ("valley", k), ("never", final loss),
+    ("diverged", iteration) or ("failed", None)."""
+    left = 0.3 + 0.068 * max(len(r) for r in rows)  # room for the row labels
+    W = left + 1.25 * len(columns) + 1.2
+    H = 1.1 + 0.55 * len(rows) + 0.3
+    fig = Figure(figsize=(W, H))
+    ax = fig.add_axes((left / W, 0.3 / H, 1.25 * len(columns) / W, 0.55 * len(rows) / H))
+    values = np.full((len(rows), len(columns)), np.nan)
+    cmap = matplotlib.colormaps["viridis_r"].with_extremes(bad="#d9d9d9")
+    norm = LogNorm(vmin=1, vmax=max(iterations, 10))
+    for (r, c), (kind, value) in cells.items():
+        if kind == "valley":
+            values[rows.index(r), columns.index(c)] = max(value, 1)
+    image = ax.imshow(
+        np.ma.masked_invalid(values), cmap=cmap, norm=norm, aspect="auto", interpolation="nearest"
+    )
+    for (r, c), (kind, value) in cells.items():
+        i, j = rows.index(r), columns.index(c)
+        if kind == "diverged":
+            ax.add_patch(
+                matplotlib.patches.Rectangle((j - 0.5, i - 0.5), 1, 1, color="tab:red", lw=0)
+            )
+            text, colour = f"diverged\nat {value:.0f}", "white"
+        elif kind == "valley":
+            text = f"{value:.0f}"
+            colour = "white" if norm(max(value, 1)) > 0.6 else "black"
+        elif kind == "never":
+            text, colour = ("never" if value is None else f"never\n(loss {value:.3g})"), "black"
+        else:
+            text, colour = kind, "black"
+        ax.text(j, i, text, ha="center", va="center", fontsize=8, color=colour)
+    ax.set_xticks(range(len(columns)), columns, fontsize=8.5)
+    ax.set_yticks(range(len(rows)), rows, fontsize=9)
+    ax.set_xticks(np.arange(-0.5, len(columns)), minor=True)
+    ax.set_yticks(np.arange(-0.5, len(rows)), minor=True)
+    ax.grid(which="minor", color="white", linewidth=2)
+    ax.tick_params(which="minor", length=0)
+    ax.xaxis.tick_top()
+    ax.tick_params(axis="x", labeltop=True, labelbottom=False)
+    cax = fig.add_axes((1 - 1.0 / W, 0.3 / H, 0.15 / W, 0.55 * len(rows) / H))
+    cbar = fig.colorbar(image, cax=cax)
+    _log_axis(cbar.ax.yaxis)
+    cbar.set_label("iterations to the valley")
+    fig.text(
+        0.5,
+        1 - 0.25 / H,
+        f"Iterations to the lab's valley (loss < {valley_loss:g}) from each start, "
+        f"{iterations} at most",
+        ha="center",
+        va="top",
+        fontsize=11,
+    )
+    return fig
+
+
 def _grid_image(ax, values: np.ndarray, extent, **style):
     """One value per start of a grid (rows follow wrec), drawn as square cells."""
     return ax.imshow(
@@ -488,5 +554,86 @@ def basin_maps(
     fig.suptitle(
         f"Basin maps: where each optimiser gets to from every start ({iterations} iterations)",
         y=1 - 0.15 / H,
+    )
+    return fig
+
+
+def basin_maps_side_by_side(
+    maps: Mapping[str, Mapping[str, np.ndarray]],
+    bounds: Range,
+    points: Mapping[str, Sequence[float]],
+    iterations: int,
+    tolerance: float,
+    titles: Mapping[str, str] | None = None,
+) -> Figure:
+    """Many optimisers side by side, one column each, on shared colour scales: the final
+    loss from every start (top row; red where it diverged) and the iterations it took
+    to reach ``tolerance`` (bottom row; grey where it never did)."""
+    titles = titles or {}
+    n, side = len(maps), 2.6
+    W, H = 0.8 + n * (side + 0.35) + 1.3, 2 * (side + 0.75) + 1.5
+    fig = Figure(figsize=(W, H))
+    extent = (bounds[0], bounds[1], bounds[2], bounds[3])
+    finite = np.concatenate([m["final_loss"][np.isfinite(m["final_loss"])] for m in maps.values()])
+    positive = finite[finite > 0]
+    lo = max(positive.min(), LOSS_FLOOR) if positive.size else LOSS_FLOOR
+    hi = max(positive.max(), lo * 10) if positive.size else 1.0
+    loss_cmap = matplotlib.colormaps[CMAP].with_extremes(bad="tab:red", under="black")
+    iter_cmap = matplotlib.colormaps["magma_r"].with_extremes(bad="lightgrey")
+    diverged_cmap = matplotlib.colors.ListedColormap(["tab:red"])
+    images = []
+    for j, (name, m) in enumerate(maps.items()):
+        x0 = (0.8 + j * (side + 0.35)) / W
+        top = fig.add_axes((x0, (1.0 + side + 0.75) / H, side / W, side / H))
+        bottom = fig.add_axes((x0, 1.0 / H, side / W, side / H))
+        diverged = m["diverged_at"] >= 0
+        loss = np.ma.masked_invalid(np.where(diverged, np.nan, m["final_loss"]))
+        im1 = _grid_image(top, loss, extent, cmap=loss_cmap, norm=LogNorm(vmin=lo, vmax=hi))
+        its = np.ma.masked_less(m["first_converged"].astype(float), 0)
+        im2 = _grid_image(bottom, its, extent, cmap=iter_cmap, vmin=0, vmax=iterations)
+        images = [im1, im2]
+        for ax in (top, bottom):
+            _grid_image(ax, np.ma.masked_where(~diverged, diverged), extent, cmap=diverged_cmap)
+            _mark_points(ax, points)
+            ax.tick_params(labelsize=7)
+            ax.set_xlabel(f"start {WX}", fontsize=8)
+            if j == 0:
+                ax.set_ylabel(f"start {WREC}", fontsize=8)
+            else:
+                ax.set_yticklabels([])
+        conv, div = float(np.mean(m["first_converged"] >= 0)), float(np.mean(diverged))
+        top.set_title(
+            f"{titles.get(name, name)}\n{conv:.0%} reach it, {div:.0%} diverge", fontsize=9
+        )
+    for k, (image, label) in enumerate(
+        zip(
+            images,
+            [
+                f"final loss (log; black < {lo:.2g}; red: diverged)",
+                f"iterations to loss < {tolerance:g}",
+            ],
+            strict=True,
+        )
+    ):
+        y0 = (1.0 + side + 0.75) / H if k == 0 else 1.0 / H
+        cax = fig.add_axes(((W - 1.1) / W, y0, 0.13 / W, side / H))
+        cbar = fig.colorbar(image, cax=cax, extend="min" if k == 0 else "neither")
+        if k == 0:
+            _log_axis(cbar.ax.yaxis)
+        cbar.set_label(label, fontsize=8)
+    if points:
+        fig.legend(
+            *fig.axes[0].get_legend_handles_labels(),
+            loc="lower center",
+            bbox_to_anchor=(0.5, 0.02),
+            ncols=len(points),
+            fontsize=8,
+            title=f"the lab's points {POINTS_TITLE}",
+            title_fontsize=8,
+        )
+    fig.suptitle(
+        f"Basin maps side by side: final loss (top) and iterations to the valley (bottom) "
+        f"from every start, {iterations} iterations",
+        y=1 - 0.1 / H,
     )
     return fig

@@ -23,10 +23,18 @@ import numpy as np
 from omegaconf import DictConfig
 
 from rnnlab import rnn
-from rnnlab.config import run_params, to_container, validate
+from rnnlab.config import OPTIMIZERS, optimizer_id, run_params, to_container, validate
 from rnnlab.data import Dataset, make_dataset
 from rnnlab.gradcheck import PARAMS, GradCheck, gradient_check
-from rnnlab.optim import GradientDescent, Optimizer, RProp
+from rnnlab.optim import (
+    Adam,
+    GradientDescent,
+    IRPropMinus,
+    IRPropPlus,
+    Momentum,
+    Optimizer,
+    RProp,
+)
 from rnnlab.train import Trajectory, optimise, predict
 
 SERIES = ("loss", "wx", "wrec", "grad_wx", "grad_wrec", "step_wx", "step_wrec")
@@ -42,6 +50,7 @@ SUMMARY_KEYS = (
     "iterations",
     "diverged",
     "diverged_at",
+    "valley_at",
 )
 
 Curves = Mapping[str, tuple[float, float, np.ndarray]]
@@ -81,6 +90,9 @@ class JobResult:
             "diverged": float(traj.diverged),
             "iterations": float(traj.iterations),
         }
+        valley = np.flatnonzero(traj.loss < self.config.get("valley_loss", 0.2))
+        if valley.size and not traj.diverged:  # the first point in the lab's valley
+            values["valley_at"] = float(valley[0])
         if traj.diverged:
             values["diverged_at"] = float(traj.diverged_at)
         else:
@@ -116,19 +128,34 @@ class RunResult:
         return float("inf") if value is None else float(value)
 
 
+STEP_RULES = {
+    "rprop": RProp,
+    "gd": GradientDescent,
+    "momentum": Momentum,
+    "adam": Adam,
+    "irprop_minus": IRPropMinus,
+    "irprop_plus": IRPropPlus,
+}
+
+
 def build_optimizer(cfg: Mapping[str, Any]) -> Optimizer:
     """The step rule named by ``cfg['name']`` with the config's hyperparameters."""
-    params = {k: v for k, v in cfg.items() if k != "name"}
-    if cfg["name"] == "rprop":
-        return RProp(**params)
-    return GradientDescent(**params)
+    return STEP_RULES[cfg["name"]](**{k: v for k, v in cfg.items() if k != "name"})
 
 
 def optimizer_label(cfg: Mapping[str, Any]) -> str:
-    """A human name for figures: 'RProp' or 'gradient descent (lr=1e-05)'."""
-    if cfg["name"] == "rprop":
-        return "RProp"
-    return f"gradient descent (lr={cfg['learning_rate']:g})"
+    """A human name for figures: 'RProp', 'gradient descent (lr=1e-05)', 'Adam (lr=0.01)'."""
+    name = cfg["name"]
+    if name in ("rprop", "irprop_minus", "irprop_plus"):
+        return {"rprop": "RProp", "irprop_minus": "iRprop-", "irprop_plus": "iRprop+"}[name]
+    rate = f"lr={cfg['learning_rate']:g}"
+    if name == "gd":
+        clip = cfg.get("clip_norm")
+        return f"gradient descent ({rate}" + (f", clipped at {clip:g})" if clip else ")")
+    if name == "momentum":
+        kind = "Nesterov momentum" if cfg.get("nesterov") else "momentum"
+        return f"{kind} {cfg['momentum']:g} ({rate})"
+    return f"Adam ({rate})"
 
 
 def dataset_of(config: Mapping[str, Any]) -> Dataset:
@@ -308,7 +335,7 @@ def draw_figures(
 def run_name(config: Mapping[str, Any], trajectory: Trajectory | None = None) -> str:
     """``rprop-lab_start``; a diverged run says so first in its name, so the runs table
     (which cuts long names short) tells it apart from a finished one at a glance."""
-    name = f"{config['optimizer']['name']}-{config['init']['name']}"
+    name = f"{optimizer_id(config['optimizer'])}-{config['init']['name']}"
     return f"(diverged) {name}" if trajectory is not None and trajectory.diverged else name
 
 
@@ -451,7 +478,7 @@ def open_run(
         doctor.offer(client)
     tags = {
         **tracking.source_tags(tracking.redact_text(source or " ".join(["rnnlab", *overrides]))),
-        "optimizer": config["optimizer"]["name"],
+        "optimizer": optimizer_id(config["optimizer"]),
         "init": config["init"]["name"],
         "data_recipe": config["data"]["recipe"],
         "data_seed": str(config["data"]["seed"]),
@@ -611,9 +638,17 @@ def write_basin(job: BasinJob, folder: Path) -> Path:
     if p["enabled"]:
         from rnnlab import plots
 
-        fig = plots.basin_maps(
-            job.maps, b["bounds"], p["points"], job.config["iterations"], b["tolerance"]
-        )
+        if len(job.maps) >= 3:  # many optimisers: side by side, one column each
+            titles = {n: optimizer_label(o) for n, o in b["optimizers"].items()}
+            order = {n: i for i, n in enumerate(OPTIMIZERS)}
+            maps = {n: job.maps[n] for n in sorted(job.maps, key=lambda n: order.get(n, 99))}
+            fig = plots.basin_maps_side_by_side(
+                maps, b["bounds"], p["points"], job.config["iterations"], b["tolerance"], titles
+            )
+        else:
+            fig = plots.basin_maps(
+                job.maps, b["bounds"], p["points"], job.config["iterations"], b["tolerance"]
+            )
         plots.save(fig, folder / "figures" / f"basin_map.{p['format']}", p["format"], p["dpi"])
     return folder
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from rnnlab import lifecycle, tracking
+from rnnlab.config import RATE_KEYS
 from rnnlab.sweep import SWEEP_JOB_TAG, Plan
 
 # A sweep's comparison figures draw every child's path; past this many they would be
@@ -51,6 +52,7 @@ RESULT_COLUMNS = [
     "status",
     "training",
     "iterations",
+    "valley_at",
     "final_loss",
     "final_wx",
     "final_wrec",
@@ -67,8 +69,13 @@ class Summary:
     swept: list[str]  # the swept keys, shown as columns
     paths: dict[str, np.ndarray] = field(default_factory=dict)  # run id -> (n+1, 2) weights
     losses: dict[str, np.ndarray] = field(default_factory=dict)  # run id -> loss per point
-    best_learning_rate: float | None = None
-    best_rate_median_loss: float | None = None
+    # optimizer -> (its best learning rate, the median final loss over the starts there)
+    best_rates: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    @property
+    def best_learning_rate(self) -> float | None:
+        """Gradient descent's best rate, where the sweep tuned gradient descent alone."""
+        return self.best_rates["gd"][0] if list(self.best_rates) == ["gd"] else None
 
     @property
     def columns(self) -> list[str]:
@@ -81,6 +88,11 @@ class Summary:
     @property
     def not_started(self) -> list[dict[str, Any]]:
         return [r for r in self.rows if r["status"] == NOT_STARTED]
+
+    @property
+    def retried(self) -> list[dict[str, Any]]:
+        """Jobs run more than once (a Ray node or worker lost mid-job, the task retried)."""
+        return [r for r in self.rows if r.get("attempts", 0) > 1]
 
     @property
     def diverged(self) -> list[dict[str, Any]]:
@@ -111,6 +123,8 @@ class Summary:
         ]
         if self.not_started:
             parts.append(f"{len(self.not_started)} not started")
+        if self.retried:
+            parts.append(f"{len(self.retried)} retried")
         return ", ".join(parts)
 
     def text(self) -> str:
@@ -128,6 +142,11 @@ class Summary:
             f"  job {r['job']} ({' '.join(r['overrides'])}): {r['error'] or r['status']}"
             for r in self.failed
         ]
+        lines += [
+            f"  job {r['job']} ({' '.join(r['overrides'])}): {r['attempts']} attempts; the "
+            "earlier lost its worker and ended KILLED"
+            for r in self.retried
+        ]
         best = self.best
         if best is not None:
             lines.append(
@@ -137,11 +156,27 @@ class Summary:
         if self.best_learning_rate is not None:
             lines.append(
                 f"Best learning rate: {self.best_learning_rate:g} (median final loss "
-                f"{self.best_rate_median_loss:.4g} over its starts). Feed it back: "
+                f"{self.best_rates['gd'][1]:.4g} over its starts). Feed it back: "
                 f"uv run rnnlab -m experiment=compare_starts "
                 f"gd_learning_rate={self.best_learning_rate:g}"
             )
+        elif self.best_rates:
+            lines.append("Best learning rates (median final loss over the starts):")
+            lines += [
+                f"  {name}: {rate:g} ({median:.4g})"
+                for name, (rate, median) in self.best_rates.items()
+            ]
+            lines.append(
+                "Feed them back: uv run rnnlab -m experiment=compare_optimizers "
+                + self.rate_overrides()
+            )
         return "\n".join(lines)
+
+    def rate_overrides(self) -> str:
+        """The best rates as the top-level overrides that set them."""
+        return " ".join(
+            f"{RATE_KEYS[name]}={rate:g}" for name, (rate, _) in self.best_rates.items()
+        )
 
     def description(self, experiment_id: str) -> str:
         """The parent's description (markdown): counts, the best run, what went wrong."""
@@ -158,8 +193,15 @@ class Summary:
         lines.append(f"Failed: {names(self.failed)}.")
         if self.not_started:
             lines.append(f"Not started: {names(self.not_started)}.")
+        if self.retried:
+            lines.append(
+                f"Retried (an attempt lost its worker or node and ended KILLED): "
+                f"{names(self.retried)}."
+            )
         if self.best_learning_rate is not None:
             lines.append(f"Best learning rate: {self.best_learning_rate:g}.")
+        elif self.best_rates:
+            lines.append(f"Best learning rates: {self.rate_overrides()}.")
         return "  \n".join(lines)
 
 
@@ -186,10 +228,16 @@ def _job_values(overrides: Sequence[str], swept: Sequence[str]) -> dict[str, str
 def collect(client, experiment_id: str, parent_run_id: str, p: Plan | None) -> Summary:
     """One row per planned job (and per child the plan did not name): its child run's
     outcome, or NOT STARTED."""
-    children: dict[int, Any] = {}
+    attempts: dict[int, list[Any]] = {}
     for run in tracking.child_runs(client, experiment_id, parent_run_id):
         num = _num(run.data.tags.get(SWEEP_JOB_TAG))
-        children[int(num) if num is not None else -len(children) - 1] = run
+        attempts.setdefault(int(num) if num is not None else -len(attempts) - 1, []).append(run)
+    # A job run more than once (Ray retries a task whose node or worker died): its
+    # finished attempt, else its latest one, stands for it.
+    children = {
+        num: max(runs, key=lambda r: (r.info.status == "FINISHED", r.info.start_time or 0))
+        for num, runs in attempts.items()
+    }
     jobs = dict(enumerate(p.jobs)) if p else {}
     swept = list(p.swept) if p else []
     rows = []
@@ -199,6 +247,7 @@ def collect(client, experiment_id: str, parent_run_id: str, p: Plan | None) -> S
             run.data.tags.get("mlflow.source.name", "").split()[1:] if run else []
         )
         row: dict[str, Any] = {"job": num, "overrides": overrides, **_job_values(overrides, swept)}
+        row["attempts"] = len(attempts.get(num, []))
         if run is None:
             row.update(status=NOT_STARTED, error=None)
             rows.append(row)
@@ -206,11 +255,13 @@ def collect(client, experiment_id: str, parent_run_id: str, p: Plan | None) -> S
         m, prm, t = run.data.metrics, run.data.params, run.data.tags
         row.update(
             init=prm.get("init.name"),
-            optimizer=prm.get("optimizer.name"),
+            optimizer=t.get("optimizer") or prm.get("optimizer.name"),
             learning_rate=_num(prm.get("optimizer.learning_rate")),
             status=run.info.status,
             training=t.get("status"),
             iterations=int(m["iterations"]) if "iterations" in m else None,
+            valley_at=int(m["valley_at"]) if "valley_at" in m else None,
+            diverged_at=int(m["diverged_at"]) if "diverged_at" in m else None,
             final_loss=m.get("final_loss"),
             final_wx=m.get("final_wx"),
             final_wrec=m.get("final_wrec"),
@@ -237,22 +288,23 @@ def collect(client, experiment_id: str, parent_run_id: str, p: Plan | None) -> S
 
 
 def _best_learning_rate(summary: Summary) -> None:
-    """Among gradient-descent jobs with several learning rates: the lowest median final
-    loss over the starts (a diverged or failed start counts as infinitely bad)."""
-    by_rate: dict[float, list[float]] = {}
+    """Per optimizer swept over several learning rates: the rate with the lowest median
+    final loss over the starts (a diverged or failed start counts as infinitely bad)."""
+    by_rate: dict[str, dict[float, list[float]]] = {}
     for r in summary.rows:
-        if r.get("optimizer") == "gd" and r.get("learning_rate") is not None:
+        if r.get("optimizer") in RATE_KEYS and r.get("learning_rate") is not None:
             ok = r["status"] == "FINISHED" and r.get("training") != "diverged"
             loss = r.get("final_loss")
-            by_rate.setdefault(r["learning_rate"], []).append(
+            by_rate.setdefault(r["optimizer"], {}).setdefault(r["learning_rate"], []).append(
                 loss if ok and loss is not None else math.inf
             )
-    if len(by_rate) < 2:
-        return
-    medians = {rate: float(np.median(v)) for rate, v in by_rate.items()}
-    best = min(medians, key=lambda rate: (medians[rate], rate))
-    if math.isfinite(medians[best]):
-        summary.best_learning_rate, summary.best_rate_median_loss = best, medians[best]
+    for name, rates in by_rate.items():
+        if len(rates) < 2:
+            continue
+        medians = {rate: float(np.median(v)) for rate, v in rates.items()}
+        best = min(medians, key=lambda rate: (medians[rate], rate))
+        if math.isfinite(medians[best]):
+            summary.best_rates[name] = (best, medians[best])
 
 
 def log_summary(
@@ -312,6 +364,10 @@ def _log_table_and_verdict(
         tags.update(best_run_id=best["run_id"], best_run_name=best["run_name"])
     if summary.best_learning_rate is not None:
         tags["best_learning_rate"] = f"{summary.best_learning_rate:g}"
+    elif summary.best_rates:
+        for name, (rate, _) in summary.best_rates.items():
+            tags[f"best_learning_rate.{name}"] = f"{rate:g}"
+            metrics[f"best_learning_rate_{name}"] = rate
     tracking.log_batch(client, parent_run_id, metrics=tracking.scalars(metrics), tags=tags)
     if best is not None and config["tracking"]["log_model"]:
         tracking.log_model(
@@ -352,21 +408,72 @@ def draw_figures(summary: Summary, config: dict[str, Any], folder: Path) -> None
         ),
         "sweep_loss_curves": plots.sweep_loss_curves(curves),
     }
+    matrix = _valley_cells(summary)
+    if matrix is not None:
+        rows, columns, cells = matrix
+        figures["valley_matrix"] = plots.valley_matrix(
+            rows, columns, cells, config["iterations"], config["valley_loss"]
+        )
     for name, fig in figures.items():
         plots.save(fig, folder / f"{name}.{p['format']}", p["format"], p["dpi"])
 
 
-PANEL_KEYS = ("optimizer", "optimizer.name", "optimizer.learning_rate", "gd_learning_rate")
+def _valley_cells(summary: Summary):
+    """(optimisers, starts, cells) for the valley matrix, where the sweep crossed
+    optimisers with starts (one run per pair); else None."""
+    rows: list[str] = []
+    columns: list[str] = []
+    cells: dict[tuple[str, str], tuple[str, float | None]] = {}
+    for r in summary.rows:
+        if r.get("optimizer") is None or r.get("init") is None:
+            continue
+        row, column = _panel_name(r, summary), str(r["init"])
+        if (row, column) in cells:
+            return None  # more than one run per pair: not a matrix
+        rows += [row] if row not in rows else []
+        columns += [column] if column not in columns else []
+        if r["status"] != "FINISHED":
+            cells[row, column] = ("failed", None)
+        elif r.get("training") == "diverged":
+            cells[row, column] = ("diverged", r.get("diverged_at"))
+        elif r.get("valley_at") is not None:
+            cells[row, column] = ("valley", r["valley_at"])
+        else:
+            cells[row, column] = ("never", r.get("final_loss"))
+    if len(rows) < 2 or len(columns) < 2:
+        return None
+    return rows, columns, cells
+
+
+PANEL_KEYS = (
+    "optimizer",
+    "optimizer.name",
+    "optimizer.learning_rate",
+    *RATE_KEYS.values(),
+)
+
+
+OPTIMIZER_NAMES = {
+    "rprop": "RProp",
+    "irprop_minus": "iRprop-",
+    "irprop_plus": "iRprop+",
+    "gd": "gradient descent",
+    "gd_clip": "gradient descent, clipped",
+    "momentum": "momentum",
+    "adam": "Adam",
+}
 
 
 def _panel_name(row: Mapping[str, Any], summary: Summary) -> str:
     """One panel per optimiser; one per learning rate when several rates are swept."""
-    if row["optimizer"] == "rprop":
-        return "RProp"
-    rates = {r.get("learning_rate") for r in summary.rows if r.get("optimizer") == "gd"}
+    name = row["optimizer"]
+    label = OPTIMIZER_NAMES.get(name, str(name))
+    if name not in RATE_KEYS or row.get("learning_rate") is None:
+        return label
+    rates = {r.get("learning_rate") for r in summary.rows if r.get("optimizer") == name}
     if len(rates) > 1:
-        return f"gradient descent, lr={row['learning_rate']:g}"
-    return f"gradient descent (lr={row['learning_rate']:g})"
+        return f"{label}, lr={row['learning_rate']:g}"
+    return f"{label} (lr={row['learning_rate']:g})"
 
 
 def _curve_label(row: Mapping[str, Any], summary: Summary) -> str:

@@ -115,7 +115,7 @@ def optimise(
             break
         try:
             with np.errstate(over="raise", invalid="raise", divide="raise"):
-                w_new, state, step = optimizer.step(w, grad, state)
+                w_new, state, step = optimizer.step(w, grad, state, value)
                 if not _finite(w_new, step):
                     raise FloatingPointError
         except FloatingPointError:
