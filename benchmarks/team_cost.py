@@ -127,6 +127,14 @@ def main() -> None:
                 raise SystemExit(f"team stack: {out.stderr[-2000:]}")
             env = env_stack
             stack_uri = "http://127.0.0.1:5099"
+        # the SQLite store exists before the first timed sweep (as the server's does)
+        subprocess.run(
+            [str(BIN / "rnnlab"), "plots=none", "iterations=5", "tracking.log_model=false"],
+            cwd=work,
+            env=environment(),
+            capture_output=True,
+            check=True,
+        )
         per_job: dict[tuple[str, int], float] = {}
         try:
             for backend in args.backends:
