@@ -22,7 +22,8 @@ assert np.array_equal(again.trajectory.loss, rprop.trajectory.loss)
 
 # One row per run: every config value (dotted keys), summary metric and tag.
 table = rnnlab.compare([rprop.run_id, gd.run_id])
-print(table[["optimizer.name", "final_loss", "final_wx", "final_wrec", "diverged"]])
+columns = ["optimizer.name", "final_loss", "final_wx", "final_wrec", "diverged"]
+print(table[columns].to_string())  # every column, at any terminal width
 
 # The trained network is an MLflow model: sequences in, sums out.
 mlflow.set_tracking_uri(rprop.tracking_uri)

@@ -106,3 +106,22 @@ def test_composition_errors_become_one_line(override, expected):
     assert line is not None and "\n" not in line
     for part in expected:
         assert part in line
+
+
+@pytest.mark.parametrize(
+    "overrides, name, run",
+    [
+        ([], "lab_start", "rprop-lab_start"),
+        (["init=steady", "optimizer=gd"], "steady", "gd-steady"),
+        (["init=steady", "init.wx=2.0", "init.wrec=1"], "steady", "rprop-steady"),  # its own
+        (["init.wx=1.5", "init.wrec=0.5"], "custom", "rprop-(1.5, 0.5)"),
+        (["init=explode", "init.wrec=3", "optimizer=adam"], "custom", "adam-(1, 3)"),
+    ],
+)
+def test_a_start_overridden_away_from_its_option_is_custom(overrides, name, run):
+    from rnnlab.config import to_container
+    from rnnlab.runner import run_name
+
+    config = to_container(compose_config(overrides))
+    assert config["init"]["name"] == name
+    assert run_name(config) == run

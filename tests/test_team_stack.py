@@ -159,6 +159,31 @@ def test_a_sweep_on_two_ray_nodes_is_recorded_in_postgresql(stack, tmp_path):
     assert in_db == {r.info.run_id: r.info.status for r in runs}
 
 
+def test_a_single_run_from_outside_the_namespace_and_the_status(stack, tmp_path):
+    """The README's `uv run rnnlab tracking=server` beside the stack (through the
+    forwarded port) and `scripts/team_stack.sh status` (the Ray nodes)."""
+    env = {**stack["env"], "MLFLOW_TRACKING_URI": stack["uri"]}
+    proc = subprocess.run(
+        [str(RNNLAB), "tracking=server", "plots=none", "tracking.experiment=team-single"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"in {stack['uri']}" in proc.stdout.splitlines()[-1]
+    client = MlflowClient(stack["uri"])
+    (run,) = client.search_runs([client.get_experiment_by_name("team-single").experiment_id])
+    assert run.info.status == "FINISHED" and run.data.metrics["final_loss"] > 0
+    status = subprocess.run(
+        ["bash", str(SCRIPT), "status"], env=stack["env"], capture_output=True, text=True
+    )
+    assert status.returncode == 0, status.stderr
+    assert f"MLFLOW_TRACKING_URI={stack['uri']}" in status.stdout
+    assert status.stderr.count(" node_") == 2  # Ray's status: two active nodes
+
+
 def test_a_failing_job_on_the_cluster_is_named(stack, tmp_path):
     experiment = "team-failing"
     proc = in_stack(

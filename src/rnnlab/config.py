@@ -469,14 +469,35 @@ def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
 
 
 def to_container(cfg: DictConfig) -> dict[str, Any]:
-    """The resolved config as plain dicts and lists (Hydra's own node left out)."""
-    return {
+    """The resolved config as plain dicts and lists (Hydra's own node left out). A start
+    whose weights were overridden away from its named option's is named ``custom``."""
+    container = {
         key: OmegaConf.to_container(cfg[key], resolve=True)
         if OmegaConf.is_config(cfg[key])
         else cfg[key]
         for key in cfg
         if key != "hydra"
     }
+    init = container.get("init")
+    if isinstance(init, dict) and init.get("name") != CUSTOM_START:
+        named = named_start(str(init.get("name")))
+        if named is not None and named != (init.get("wx"), init.get("wrec")):
+            init["name"] = CUSTOM_START
+    return container
+
+
+CUSTOM_START = "custom"  # init.name of a start that is none of conf/init's
+
+
+def named_start(name: str) -> tuple[float, float] | None:
+    """(wx, wrec) of the option conf/init/<name>.yaml, if there is one."""
+    import yaml
+
+    path = CONF_DIR / "init" / f"{name}.yaml"
+    if not path.is_file():
+        return None
+    values = yaml.safe_load(path.read_text())
+    return float(values["wx"]), float(values["wrec"])
 
 
 # --- what a run records as params -------------------------------------------------------

@@ -138,6 +138,19 @@ class Adam:
         return w - update, (m, v, t), np.abs(update)
 
 
+def _irprop_steps(rule, prev: np.ndarray, grad: np.ndarray, delta: np.ndarray):
+    """iRprop's Delta update, shared by both variants: (sign agreement, new Delta).
+    Kept sign: grow to at most step_max; flipped: shrink to at least step_min; no
+    previous sign (0): unchanged."""
+    same = np.sign(prev) * np.sign(grad)
+    delta = np.where(
+        same > 0,
+        np.minimum(delta * rule.eta_plus, rule.step_max),
+        np.where(same < 0, np.maximum(delta * rule.eta_minus, rule.step_min), delta),
+    )
+    return same, delta
+
+
 @dataclass(frozen=True)
 class IRPropMinus:
     """iRprop- (Igel and Hüsken 2000): per weight, if the gradient keeps its sign,
@@ -161,12 +174,7 @@ class IRPropMinus:
         self, w: np.ndarray, grad: np.ndarray, state: tuple[np.ndarray, np.ndarray], loss=None
     ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], np.ndarray]:
         prev, delta = state
-        same = np.sign(prev) * np.sign(grad)
-        delta = np.where(
-            same > 0,
-            np.minimum(delta * self.eta_plus, self.step_max),
-            np.where(same < 0, np.maximum(delta * self.eta_minus, self.step_min), delta),
-        )
+        same, delta = _irprop_steps(self, prev, grad, delta)
         grad = np.where(same < 0, 0.0, grad)
         update = np.sign(grad) * delta
         return w - update, (grad, delta), np.abs(update)
@@ -197,13 +205,8 @@ class IRPropPlus:
     ) -> tuple[np.ndarray, tuple[np.ndarray, ...], np.ndarray]:
         prev, delta, prev_dw, prev_loss = state
         loss = prev_loss if loss is None else np.broadcast_to(loss, np.shape(w)).astype(float)
-        same = np.sign(prev) * np.sign(grad)
+        same, delta = _irprop_steps(self, prev, grad, delta)
         flip = same < 0
-        delta = np.where(
-            same > 0,
-            np.minimum(delta * self.eta_plus, self.step_max),
-            np.where(flip, np.maximum(delta * self.eta_minus, self.step_min), delta),
-        )
         dw = np.where(flip, np.where(loss > prev_loss, -prev_dw, 0.0), -np.sign(grad) * delta)
         grad = np.where(flip, 0.0, grad)
         return w + dw, (grad, delta, dw, loss), np.abs(dw)

@@ -490,6 +490,20 @@ def _grid_image(ax, values: np.ndarray, extent, **style):
     )
 
 
+def _basin_scales(maps: Mapping[str, Mapping[str, np.ndarray]]):
+    """The shared scales of basin maps: the final-loss range (lo, hi) over every map, and
+    the colour maps for loss (red: diverged; black: below lo), iterations (grey: never)
+    and diverged starts."""
+    finite = np.concatenate([m["final_loss"][np.isfinite(m["final_loss"])] for m in maps.values()])
+    positive = finite[finite > 0]
+    lo = max(positive.min(), LOSS_FLOOR) if positive.size else LOSS_FLOOR
+    hi = max(positive.max(), lo * 10) if positive.size else 1.0
+    loss_cmap = matplotlib.colormaps[CMAP].with_extremes(bad="tab:red", under="black")
+    iter_cmap = matplotlib.colormaps["magma_r"].with_extremes(bad="lightgrey")
+    diverged_cmap = matplotlib.colors.ListedColormap(["tab:red"])
+    return lo, hi, loss_cmap, iter_cmap, diverged_cmap
+
+
 def basin_maps(
     maps: Mapping[str, Mapping[str, np.ndarray]],
     bounds: Range,
@@ -514,13 +528,7 @@ def basin_maps(
         )
     axes = np.array(axes, dtype=object)
     extent = (bounds[0], bounds[1], bounds[2], bounds[3])
-    finite = np.concatenate([m["final_loss"][np.isfinite(m["final_loss"])] for m in maps.values()])
-    positive = finite[finite > 0]
-    lo = max(positive.min(), LOSS_FLOOR) if positive.size else LOSS_FLOOR
-    hi = max(positive.max(), lo * 10) if positive.size else 1.0
-    loss_cmap = matplotlib.colormaps[CMAP].with_extremes(bad="tab:red", under="black")
-    iter_cmap = matplotlib.colormaps["magma_r"].with_extremes(bad="lightgrey")
-    diverged_cmap = matplotlib.colors.ListedColormap(["tab:red"])
+    lo, hi, loss_cmap, iter_cmap, diverged_cmap = _basin_scales(maps)
     for row, (name, m) in zip(axes, maps.items(), strict=True):
         diverged = m["diverged_at"] >= 0
         loss = np.ma.masked_invalid(np.where(diverged, np.nan, m["final_loss"]))
@@ -574,13 +582,7 @@ def basin_maps_side_by_side(
     W, H = 0.8 + n * (side + 0.35) + 1.3, 2 * (side + 0.75) + 1.5
     fig = Figure(figsize=(W, H))
     extent = (bounds[0], bounds[1], bounds[2], bounds[3])
-    finite = np.concatenate([m["final_loss"][np.isfinite(m["final_loss"])] for m in maps.values()])
-    positive = finite[finite > 0]
-    lo = max(positive.min(), LOSS_FLOOR) if positive.size else LOSS_FLOOR
-    hi = max(positive.max(), lo * 10) if positive.size else 1.0
-    loss_cmap = matplotlib.colormaps[CMAP].with_extremes(bad="tab:red", under="black")
-    iter_cmap = matplotlib.colormaps["magma_r"].with_extremes(bad="lightgrey")
-    diverged_cmap = matplotlib.colors.ListedColormap(["tab:red"])
+    lo, hi, loss_cmap, iter_cmap, diverged_cmap = _basin_scales(maps)
     images = []
     for j, (name, m) in enumerate(maps.items()):
         x0 = (0.8 + j * (side + 0.35)) / W

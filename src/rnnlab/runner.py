@@ -23,7 +23,14 @@ import numpy as np
 from omegaconf import DictConfig
 
 from rnnlab import rnn
-from rnnlab.config import OPTIMIZERS, optimizer_id, run_params, to_container, validate
+from rnnlab.config import (
+    CUSTOM_START,
+    OPTIMIZERS,
+    optimizer_id,
+    run_params,
+    to_container,
+    validate,
+)
 from rnnlab.data import Dataset, make_dataset
 from rnnlab.gradcheck import PARAMS, GradCheck, gradient_check
 from rnnlab.optim import (
@@ -335,7 +342,11 @@ def draw_figures(
 def run_name(config: Mapping[str, Any], trajectory: Trajectory | None = None) -> str:
     """``rprop-lab_start``; a diverged run says so first in its name, so the runs table
     (which cuts long names short) tells it apart from a finished one at a glance."""
-    name = f"{optimizer_id(config['optimizer'])}-{config['init']['name']}"
+    init = config["init"]
+    start = init["name"]
+    if start == CUSTOM_START:  # a start of one's own: its weights say which
+        start = f"({init['wx']:g}, {init['wrec']:g})"
+    name = f"{optimizer_id(config['optimizer'])}-{start}"
     return f"(diverged) {name}" if trajectory is not None and trajectory.diverged else name
 
 
