@@ -90,8 +90,11 @@ def run(backend: str, size: int, work: Path, stack_uri: str | None, env: dict) -
         text=True,
     )
     elapsed = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise SystemExit(f"{backend} {size} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    if proc.returncode != 0:  # the failed jobs' lines (stdout) and the sweep's verdict
+        failed = "\n".join(line for line in proc.stdout.splitlines() if "FAILED" in line)
+        raise SystemExit(
+            f"{backend} {size} failed ({proc.returncode}):\n{failed}\n{proc.stderr[-2000:]}"
+        )
     summary, children = summary_seconds(uri, experiment)
     if children != size:
         raise SystemExit(f"{backend} {size}: {children} child runs, not {size}")

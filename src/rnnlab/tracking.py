@@ -479,11 +479,28 @@ def log_dataset(client: MlflowClient, run_id: str, name: str, digest: str, X, t)
     from mlflow.entities import DatasetInput, InputTag
 
     ds = mlflow.data.from_numpy(X, targets=t, name=name, digest=digest)
-    client.log_inputs(
-        run_id,
-        datasets=[
-            DatasetInput(ds._to_mlflow_entity(), [InputTag("mlflow.data.context", "training")])
-        ],
+    inputs = [DatasetInput(ds._to_mlflow_entity(), [InputTag("mlflow.data.context", "training")])]
+    for attempt in range(DATASET_ATTEMPTS):
+        try:
+            client.log_inputs(run_id, datasets=inputs)
+            return
+        except mlflow.exceptions.MlflowException as exc:
+            # MLflow's store looks the dataset up, then inserts it: two runs logging the
+            # same data at once (a parallel sweep on a server with PostgreSQL) can both
+            # miss it, and the second insert fails on the dataset's key. That transaction
+            # rolled back whole; the row is there now, and a retry links to it.
+            if not _duplicate_dataset(exc) or attempt == DATASET_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
+DATASET_ATTEMPTS = 4
+
+
+def _duplicate_dataset(exc: Exception) -> bool:
+    text = str(exc)
+    return "dataset" in text.lower() and any(
+        mark in text for mark in ("UniqueViolation", "duplicate key", "UNIQUE constraint failed")
     )
 
 
