@@ -50,12 +50,12 @@ def test_closed_form_coefficients_give_the_bptt_loss_and_gradient(lab_data):
 )
 def test_vectorised_equals_single_start_path(lab_data, opt, loss_factor):
     X, t = lab_data.X, lab_data.t
-    g = np.linspace(-3, 3, 40)
+    g = np.linspace(-3, 3, 30)
     starts = np.stack(np.meshgrid(g, g), axis=-1).reshape(-1, 2)
     tol = 0.2
-    res = basin.optimise_many(X, t, starts, opt, 200, tol, 500, None, loss_factor)  # 4 chunks
+    res = basin.optimise_many(X, t, starts, opt, 200, tol, 400, None, loss_factor)  # 3 chunks
     rng = np.random.default_rng(7)
-    sample = rng.choice(len(starts), 40, replace=False)
+    sample = rng.choice(len(starts), 20, replace=False)
     n_div = 0
     for i in sample:
         traj = optimise(X, t, tuple(starts[i]), opt, 200, loss_factor=loss_factor)

@@ -168,6 +168,7 @@ def test_many_starts_step_as_each_alone(opt):
 # --- everywhere the lab's two run -------------------------------------------------------
 
 
+@pytest.mark.slow  # end to end: a run in a store, its rerun, its model loaded
 @pytest.mark.parametrize(
     ("option", "name", "label"),
     [

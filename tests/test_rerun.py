@@ -12,6 +12,9 @@ import rnnlab
 from rnnlab.records import RecordError
 from rnnlab.rerun import RerunError, rerun_run
 
+# every test here works on whole runs recorded in a store (and reruns them): end to end
+pytestmark = pytest.mark.slow
+
 SMALL = ["iterations=120", "plots.resolution=60", "plots.dpi=40"]
 
 
@@ -127,7 +130,6 @@ def test_rerun_errors_are_clear_and_create_no_run(tmp_path, store_dir, api_run):
     assert len(client.search_runs([api_run.experiment_id])) == n_runs
 
 
-@pytest.mark.slow
 def test_rerun_cli_default_gd_and_bad_ids(tmp_path):
     new_store(tmp_path / "outputs" / "mlflow.db")
     proc = run_cli(SMALL, cwd=tmp_path)
@@ -162,7 +164,6 @@ def test_rerun_cli_default_gd_and_bad_ids(tmp_path):
     assert len(client.search_runs(["1"])) == 3
 
 
-@pytest.mark.slow
 def test_rerun_of_a_sweep_parent_reruns_every_child(tmp_path):
     new_store(tmp_path / "outputs" / "mlflow.db")
     proc = run_cli(
