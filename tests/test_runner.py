@@ -73,6 +73,18 @@ def test_tolerance_run_logs_converged(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.slow  # a run, then its five figures drawn from the store
+def test_a_run_without_figures_is_redrawn_with_every_figure(tmp_path):
+    """rnnlab-plot on a run logged with plots=none draws all five (from its logged
+    config's ranges), not nothing."""
+    run = execute(tmp_path, [*FAST, "plots.resolution=40", "plots.dpi=40"])
+    assert not client(tmp_path).list_artifacts(run.run_id, "figures")
+    drawn = redraw(run.run_id, f"sqlite:///{tmp_path}/mlflow.db", tmp_path / "drawn")
+    names = ["gradient_over_time", "loss_surface", "steps", "training_curves", "trajectory"]
+    assert sorted(p.name for p in drawn) == [f"{n}.png" for n in names]
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in drawn)
+
+
 def test_figures_are_logged_deterministic_and_redrawn_identically(tmp_path):
     overrides = ["plots.resolution=120", "iterations=200", "plots.dpi=60"]
     first = execute(tmp_path, overrides)
