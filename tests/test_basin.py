@@ -94,6 +94,7 @@ def test_the_loss_bound_stops_blow_ups_earlier_in_basin_maps(lab_data):
     assert bounded.final_loss[3] == free.final_loss[3]
 
 
+@pytest.mark.slow  # a basin map run recorded in a store
 def test_basin_run_logs_maps_metrics_and_figure(tmp_path):
     overrides = [
         *store_overrides(tmp_path),

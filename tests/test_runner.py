@@ -1,4 +1,5 @@
-"""runner.execute against a real SQLite store: lifecycle, figures, and rnnlab-plot."""
+"""runner.execute against a real SQLite store: lifecycle, figures, and rnnlab-plot
+(marked slow: every test is a whole run)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from mlflow.tracking import MlflowClient
 
 from rnnlab import runner
 from rnnlab.replot import redraw
+
+# every test here is a whole run recorded in a real store: end to end
+pytestmark = pytest.mark.slow
 
 FAST = ["plots=none", "iterations=50"]
 
@@ -72,8 +76,6 @@ def test_tolerance_run_logs_converged(tmp_path):
     assert run.data.metrics["iterations"] == result.trajectory.iterations < 500
 
 
-@pytest.mark.slow
-@pytest.mark.slow  # a run, then its five figures drawn from the store
 def test_a_run_without_figures_is_redrawn_with_every_figure(tmp_path):
     """rnnlab-plot on a run logged with plots=none draws all five (from its logged
     config's ranges), not nothing."""
@@ -106,7 +108,6 @@ def test_figures_are_logged_deterministic_and_redrawn_identically(tmp_path):
         assert open(downloaded, "rb").read() == original
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["svg", "pdf"])
 def test_other_formats_are_deterministic(tmp_path, fmt):
     overrides = [
