@@ -15,6 +15,7 @@ in order (they build on each other).
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
@@ -146,8 +147,6 @@ class Workspace:
 
 
 def with_group(proc: subprocess.Popen, sig: int) -> None:
-    import os
-
     try:
         os.killpg(proc.pid, sig)
     except ProcessLookupError:

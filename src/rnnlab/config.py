@@ -125,6 +125,15 @@ class IRPropConfig:
 # top-level key that sets it (so one sweep can set each optimizer's own rate).
 OPTIMIZERS = ("rprop", "irprop_minus", "irprop_plus", "gd", "gd_clip", "momentum", "adam")
 RATE_KEYS = {o: f"{o}_learning_rate" for o in ("gd", "gd_clip", "momentum", "adam")}
+OPTIMIZER_NAMES = {  # by optimizer_id: what figures, tables and descriptions call them
+    "rprop": "RProp",
+    "irprop_minus": "iRprop-",
+    "irprop_plus": "iRprop+",
+    "gd": "gradient descent",
+    "gd_clip": "gradient descent, clipped",
+    "momentum": "momentum",
+    "adam": "Adam",
+}
 
 
 def optimizer_id(o: Any) -> str:

@@ -181,13 +181,13 @@ def end(
     _open.pop(run_id, None)
     try:
         if error:
-            error = tracking.redact_text(error)
+            error = console.redact(error)
             tags = {ERROR_TAG: error[:5000]}
             if status == "FAILED":
                 tags[tracking.NOTE_TAG] = f"**Failed**: {error[:2000]}"
             tracking.log_batch(client, run_id, tags=tags)
             if trace:
-                client.log_text(run_id, tracking.redact_text(trace), "error.txt")
+                client.log_text(run_id, console.redact(trace), "error.txt")
         client.set_terminated(run_id, status)
         return True
     except Exception as exc:

@@ -25,7 +25,9 @@ from omegaconf import DictConfig
 from rnnlab import rnn
 from rnnlab.config import (
     CUSTOM_START,
+    OPTIMIZER_NAMES,
     OPTIMIZERS,
+    RATE_KEYS,
     optimizer_id,
     run_params,
     to_container,
@@ -153,16 +155,17 @@ def build_optimizer(cfg: Mapping[str, Any]) -> Optimizer:
 def optimizer_label(cfg: Mapping[str, Any]) -> str:
     """A human name for figures: 'RProp', 'gradient descent (lr=1e-05)', 'Adam (lr=0.01)'."""
     name = cfg["name"]
-    if name in ("rprop", "irprop_minus", "irprop_plus"):
-        return {"rprop": "RProp", "irprop_minus": "iRprop-", "irprop_plus": "iRprop+"}[name]
+    label = OPTIMIZER_NAMES[name]
+    if name not in RATE_KEYS:  # the RProp family: no learning rate
+        return label
     rate = f"lr={cfg['learning_rate']:g}"
     if name == "gd":
         clip = cfg.get("clip_norm")
-        return f"gradient descent ({rate}" + (f", clipped at {clip:g})" if clip else ")")
+        return f"{label} ({rate}" + (f", clipped at {clip:g})" if clip else ")")
     if name == "momentum":
-        kind = "Nesterov momentum" if cfg.get("nesterov") else "momentum"
+        kind = "Nesterov momentum" if cfg.get("nesterov") else label
         return f"{kind} {cfg['momentum']:g} ({rate})"
-    return f"Adam ({rate})"
+    return f"{label} ({rate})"
 
 
 def dataset_of(config: Mapping[str, Any]) -> Dataset:
@@ -216,7 +219,7 @@ def write_config(config: Mapping[str, Any], overrides: Sequence[str], folder: Pa
     """The resolved config (credentials in URIs hidden) and the overrides that made it,
     as ``folder/config/{config,overrides}.yaml``: logged first, so that even a run that
     crashes can be rerun."""
-    from rnnlab.console import redact as redact_text
+    from rnnlab import console
     from rnnlab.tracking import redact
 
     (folder / "config").mkdir(parents=True, exist_ok=True)
@@ -224,7 +227,7 @@ def write_config(config: Mapping[str, Any], overrides: Sequence[str], folder: Pa
     if "tracking" in config:
         config["tracking"] = {**config["tracking"], "uri": redact(config["tracking"]["uri"])}
     (folder / "config" / "config.yaml").write_text(_yaml(config))
-    (folder / "config" / "overrides.yaml").write_text(_yaml([redact_text(o) for o in overrides]))
+    (folder / "config" / "overrides.yaml").write_text(_yaml([console.redact(o) for o in overrides]))
     return folder / "config"
 
 
@@ -479,7 +482,7 @@ def open_run(
     from the sweep (which created the store and experiment once, before any job);
     alone, the experiment named by ``tracking.experiment`` is looked up or created.
     """
-    from rnnlab import lifecycle, tracking
+    from rnnlab import console, lifecycle, tracking
 
     client, tracking_uri, experiment_id = _store(config["tracking"], tracking_uri, experiment_id)
     config["tracking"]["uri"] = tracking_uri  # the store it is really in
@@ -488,7 +491,7 @@ def open_run(
 
         doctor.offer(client)
     tags = {
-        **tracking.source_tags(tracking.redact_text(source or " ".join(["rnnlab", *overrides]))),
+        **tracking.source_tags(console.redact(source or " ".join(["rnnlab", *overrides]))),
         "optimizer": optimizer_id(config["optimizer"]),
         "init": config["init"]["name"],
         "data_recipe": config["data"]["recipe"],

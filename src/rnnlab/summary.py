@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from rnnlab import lifecycle, tracking
-from rnnlab.config import RATE_KEYS
+from rnnlab.config import OPTIMIZER_NAMES, RATE_KEYS
 from rnnlab.sweep import SWEEP_JOB_TAG, Plan
 
 # A sweep's comparison figures draw every child's path; past this many they would be
@@ -451,17 +451,6 @@ PANEL_KEYS = (
     "optimizer.learning_rate",
     *RATE_KEYS.values(),
 )
-
-
-OPTIMIZER_NAMES = {
-    "rprop": "RProp",
-    "irprop_minus": "iRprop-",
-    "irprop_plus": "iRprop+",
-    "gd": "gradient descent",
-    "gd_clip": "gradient descent, clipped",
-    "momentum": "momentum",
-    "adam": "Adam",
-}
 
 
 def _panel_name(row: Mapping[str, Any], summary: Summary) -> str:

@@ -73,9 +73,6 @@ def redact(uri: str | None) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-redact_text = console.redact
-
-
 def resolve_uri(uri: str) -> str:
     """Make a relative ``sqlite:///path`` absolute against the current directory.
 
@@ -245,7 +242,7 @@ def reason(exc: BaseException) -> str:
     for needle, words in _REASONS:
         if needle in text:
             return words
-    first = redact_text(str(exc).strip() or type(exc).__name__).splitlines()[0].strip()
+    first = console.redact(str(exc).strip() or type(exc).__name__).splitlines()[0].strip()
     return first[:200]
 
 
