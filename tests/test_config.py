@@ -32,7 +32,8 @@ def test_every_option_composes_and_validates(group, option):
         assert optimizer_id(cfg.optimizer) == option
 
 
-def test_defaults_are_the_labs():
+def test_defaults_are_the_labs(monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     cfg = compose_config()
     assert (cfg.data.recipe, cfg.data.n_samples, cfg.data.seq_len, cfg.data.seed) == (
         "lab8",
@@ -47,7 +48,15 @@ def test_defaults_are_the_labs():
     assert cfg.iterations == 500
     assert (cfg.gradcheck.wx, cfg.gradcheck.wrec, cfg.gradcheck.eps) == (1.2, 1.2, 1e-7)
     assert cfg.plots.resolution >= 400
-    assert cfg.tracking.uri.startswith("sqlite:///outputs/")
+    assert cfg.tracking.uri == "sqlite:///outputs/mlflow.db"
+
+
+def test_the_store_is_mlflow_tracking_uri_when_set(monkeypatch):
+    """MLflow's convention: $MLFLOW_TRACKING_URI names the store unless an override does."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////data/team.db")
+    assert compose_config().tracking.uri == "sqlite:////data/team.db"
+    chosen = compose_config(["tracking.uri=sqlite:////data/mine.db"])
+    assert chosen.tracking.uri == "sqlite:////data/mine.db"
 
 
 BAD_VALUES = [

@@ -1,75 +1,229 @@
-"""The Python API: ``run``, ``load`` and ``compare`` for scripts and notebooks."""
+"""The Python API: ``run``, ``load`` and ``compare`` for scripts and notebooks.
+
+Each call leaves the caller's process as it found it (``guest``): MLflow's tracking URI,
+active run and experiment, GlobalHydra, the working directory, logging levels and
+handlers, warning filters, signal handlers, garbage collection and the environment.
+
+Which store: the ``tracking_uri`` argument (``load``, ``compare``) or a ``tracking.uri=``
+override (``run``); else ``$MLFLOW_TRACKING_URI``, which ``mlflow.set_tracking_uri``
+sets too; else ``outputs/mlflow.db`` under the current folder. Inside the caller's own
+MLflow run on the same store, ``run`` records a child of that run, in its experiment
+(as ``mlflow.start_run(nested=True)`` would), unless a ``tracking.experiment=``
+override names another experiment.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import gc
+import logging
+import os
+import signal
+import sys
+import warnings
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from rnnlab import console, runner, tracking
-from rnnlab.config import compose as compose_config
-from rnnlab.records import load_record
-
-console.quiet()  # MLflow's log lines and progress bars off (RNNLAB_VERBOSE=1 keeps them)
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-def run(overrides: Sequence[str] = (), output_dir: str | Path | None = None) -> runner.RunResult:
-    """Compose the config the ``rnnlab`` command would (same overrides, same grammar),
-    train, log one MLflow run, and return its ``RunResult``: run id, config, trajectory
-    arrays, gradient check and summary numbers."""
-    cfg = compose_config(list(overrides))
-    out = (
-        Path(output_dir)
-        if output_dir
-        else (Path("outputs") / "api" / datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f"))
-    )
-    return runner.execute(cfg, out, list(overrides))
+def _loggers() -> dict[str, tuple[int, list, bool, bool]]:
+    manager = logging.root.manager
+    found = {"": logging.root}
+    found.update({n: lg for n, lg in manager.loggerDict.items() if isinstance(lg, logging.Logger)})
+    return {n: (lg.level, list(lg.handlers), lg.propagate, lg.disabled) for n, lg in found.items()}
 
 
-def _uri(tracking_uri: str | None) -> str:
-    return tracking.resolve_uri(tracking_uri or tracking.default_uri())
+@contextlib.contextmanager
+def guest() -> Iterator[None]:
+    """Run the block as a guest in the caller's process: whatever it changes of the
+    process-wide state (see the module's docstring) is put back afterwards, and rnnlab's
+    quiet console (no MLflow log lines, warnings or progress bars) holds only inside."""
+    import hydra  # noqa: F401  (imported first: their import-time set-up is theirs)
+    import mlflow  # noqa: F401
+    from mlflow.tracking import fluent
+    from mlflow.tracking._tracking_service import utils as mlflow_uri
 
+    from rnnlab import console
+    from rnnlab.config import hydra_restored
 
-def load(run_id: str, tracking_uri: str | None = None) -> runner.RunResult:
-    """A logged run read back from the store (no retraining), as a ``RunResult``."""
-    uri = _uri(tracking_uri)
-    record = load_record(tracking.client_for(uri), run_id)
-    summary = {
-        k: float(v) for k, v in record.summary.items() if k in runner.SUMMARY_KEYS and v is not None
+    state = {
+        "environ": dict(os.environ),
+        "cwd": os.getcwd(),
+        "loggers": _loggers(),
+        "filters": list(warnings.filters),
+        "showwarning": warnings.showwarning,
+        "signals": {s: signal.getsignal(s) for s in _SIGNALS},
+        "unraisablehook": sys.unraisablehook,
+        "gc": gc.isenabled(),
+        "uri": mlflow_uri._tracking_uri,
+        "experiment": fluent._active_experiment_id,
+        "runs": list(fluent._active_run_stack.get()),
     }
-    return runner.RunResult(
-        run_id=run_id,
-        experiment_id=record.experiment_id,
-        tracking_uri=uri,
-        config=record.config,
-        trajectory=record.trajectory,
-        gradcheck=record.gradcheck,
-        summary=summary,
-    )
+    console.quiet()
+    try:
+        with hydra_restored():
+            yield
+    finally:
+        mlflow_uri._tracking_uri = state["uri"]
+        fluent._active_experiment_id = state["experiment"]
+        fluent._active_run_stack.set(state["runs"])
+        os.environ.clear()
+        os.environ.update(state["environ"])
+        if os.getcwd() != state["cwd"]:
+            os.chdir(state["cwd"])
+        manager = logging.root.manager
+        for name, (level, handlers, propagate, disabled) in state["loggers"].items():
+            lg = logging.root if name == "" else manager.loggerDict.get(name)
+            if isinstance(lg, logging.Logger):
+                lg.setLevel(level)
+                lg.handlers[:] = handlers
+                lg.propagate, lg.disabled = propagate, disabled
+        for name, lg in list(manager.loggerDict.items()):  # loggers made during the call
+            if isinstance(lg, logging.Logger) and name not in state["loggers"]:
+                if name.split(".")[0] in console.NOISY:
+                    lg.setLevel(logging.NOTSET)
+        warnings.filters[:] = state["filters"]
+        warnings.showwarning = state["showwarning"]
+        for sig, handler in state["signals"].items():
+            if signal.getsignal(sig) is not handler and handler is not None:
+                signal.signal(sig, handler)
+        sys.unraisablehook = state["unraisablehook"]
+        (gc.enable if state["gc"] else gc.disable)()
+
+
+def _caller_run(tracking_uri: str) -> tuple[str, str] | None:
+    """(run id, experiment id) of the caller's active MLflow run, if it is in the store
+    at ``tracking_uri`` (the caller's process-wide tracking URI names the same store)."""
+    import mlflow
+
+    from rnnlab import tracking
+
+    active = mlflow.active_run()
+    if active is None:
+        return None
+    mine = tracking.resolve_uri(mlflow.get_tracking_uri())
+    if mine != tracking.resolve_uri(tracking_uri):
+        return None
+    return active.info.run_id, active.info.experiment_id
+
+
+def run(overrides: Sequence[str] = (), output_dir: str | Path | None = None):
+    """Compose the config the ``rnnlab`` command would (same overrides, same grammar,
+    ``hydra.searchpath=[...]`` for config folders of one's own), train, log one MLflow
+    run, and return its ``runner.RunResult``: run id, config, trajectory arrays (one row
+    per iteration), gradient check and summary numbers.
+
+    ``overrides``: a list of Hydra overrides, e.g. ``["init=steady", "iterations=200"]``.
+    ``output_dir``: the run's local folder (default ``outputs/api/<date>/<time>``).
+    Raises ``config.ConfigError`` for a bad value (no run is created), TypeError for a
+    string instead of a list, ``runner.GradientCheckFailed`` (the run ends FAILED)."""
+    if isinstance(overrides, str | bytes):
+        raise TypeError(f"overrides must be a list of strings, e.g. [{overrides!r}]")
+    with guest():
+        from rnnlab import runner
+        from rnnlab.config import compose, to_container, validate, with_search_path
+
+        cfg = compose(list(overrides))
+        validate(cfg)
+        logged = with_search_path(list(overrides), cfg)
+        out = (
+            Path(output_dir)
+            if output_dir
+            else (Path("outputs") / "api" / datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f"))
+        )
+        uri = to_container(cfg)["tracking"]["uri"]
+        parent = _caller_run(uri)
+        chooses = any(o.lstrip("+").startswith("tracking.experiment=") for o in overrides)
+        return runner.execute(
+            cfg,
+            out,
+            logged,
+            parent_run_id=parent[0] if parent else None,
+            experiment_id=parent[1] if parent and not chooses else None,
+        )
+
+
+def _client(tracking_uri: str | None):
+    from rnnlab import tracking
+
+    if tracking_uri is not None and not isinstance(tracking_uri, str | os.PathLike):
+        raise TypeError(f"tracking_uri must be a string, not {type(tracking_uri).__name__}")
+    uri = tracking.resolve_uri(str(tracking_uri) if tracking_uri else tracking.default_uri())
+    return tracking.client_for(uri, create=False), uri  # reading never creates a store
+
+
+def _check_id(run_id: Any) -> str:
+    if not isinstance(run_id, str) or not run_id.strip():
+        raise TypeError(f"run_id must be an MLflow run id (a string), not {run_id!r}")
+    return run_id
+
+
+def load(run_id: str, tracking_uri: str | None = None):
+    """A logged run read back from the store (no retraining), as a ``runner.RunResult``.
+
+    Raises ``records.RecordError`` (a LookupError) for an unknown run or one without its
+    artifacts, ``tracking.StoreError`` for a store that cannot be read (none is
+    created), TypeError for a run id that is not a string."""
+    _check_id(run_id)
+    with guest():
+        from rnnlab import runner
+        from rnnlab.records import load_record
+
+        client, uri = _client(tracking_uri)
+        record = load_record(client, run_id)
+        summary = {
+            k: float(v)
+            for k, v in record.summary.items()
+            if k in runner.SUMMARY_KEYS and v is not None
+        }
+        return runner.RunResult(
+            run_id=run_id,
+            experiment_id=record.experiment_id,
+            tracking_uri=uri,
+            config=record.config,
+            trajectory=record.trajectory,
+            gradcheck=record.gradcheck,
+            summary=summary,
+        )
 
 
 def compare(runs: str | Sequence[str], tracking_uri: str | None = None):
-    """A pandas DataFrame, one row per run: its params (dotted config keys), summary
-    metrics and tags. ``runs`` is a list of run ids, or one sweep parent's id (its
-    children)."""
-    import pandas as pd
+    """A pandas DataFrame, one row per run (index ``run_id``): its params (dotted config
+    keys), summary metrics and tags. ``runs`` is a list of run ids, or one sweep
+    parent's id (its children). Raises ValueError for an empty list, LookupError for an
+    unknown run, ``tracking.StoreError`` for a store that cannot be read."""
+    if not isinstance(runs, str):
+        runs = list(runs)
+        if not runs:
+            raise ValueError("compare needs at least one run id (or a sweep parent's id)")
+        for r in runs:
+            _check_id(r)
+    with guest():
+        import pandas as pd
 
-    client = tracking.client_for(_uri(tracking_uri))
-    if isinstance(runs, str):
-        parent = tracking.get_run(client, runs)
-        found = tracking.child_runs(client, parent.info.experiment_id, runs)
-        if not found:
-            found = [parent]
-    else:
-        found = [tracking.get_run(client, rid) for rid in runs]
-    rows = []
-    for r in found:
-        row = {"run_id": r.info.run_id, "run_name": r.info.run_name, "status": r.info.status}
-        row.update({k: _number(v) for k, v in r.data.params.items()})
-        row.update(r.data.metrics)
-        row.update({f"tag.{k}": v for k, v in r.data.tags.items() if not k.startswith("mlflow.")})
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("run_id")
+        from rnnlab import tracking
+
+        client, _ = _client(tracking_uri)
+        if isinstance(runs, str):
+            parent = tracking.get_run(client, _check_id(runs))
+            found = tracking.child_runs(client, parent.info.experiment_id, runs)
+            if not found:
+                found = [parent]
+        else:
+            found = [tracking.get_run(client, rid) for rid in runs]
+        rows = []
+        for r in found:
+            row = {"run_id": r.info.run_id, "run_name": r.info.run_name, "status": r.info.status}
+            row.update({k: _number(v) for k, v in r.data.params.items()})
+            row.update(r.data.metrics)
+            row.update(
+                {f"tag.{k}": v for k, v in r.data.tags.items() if not k.startswith("mlflow.")}
+            )
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("run_id")
 
 
 def _number(value: str):

@@ -26,8 +26,14 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from rnnlab import console, recorder, runner
-from rnnlab.config import CONF_DIR, ConfigError, register_configs
+from rnnlab import console, created, recorder, runner
+from rnnlab.config import (
+    CONF_DIR,
+    ConfigError,
+    register_configs,
+    searchpath_override,
+    user_config_dirs,
+)
 
 register_configs()
 
@@ -39,7 +45,11 @@ def main(cfg: DictConfig) -> float | dict:
     """Train and log one job; return the final loss for sweepers to minimise (a basin
     map returns its metrics)."""
     hc = HydraConfig.get()
-    overrides = list(hc.overrides.task)
+    # the task's overrides, and the user's config folders (--config-dir, hydra.searchpath)
+    # as one absolute hydra.searchpath override: a rerun composes with the same folders
+    overrides = list(hc.overrides.task) + searchpath_override(
+        user_config_dirs(hc.runtime.config_sources)
+    )
     output_dir = Path(hc.runtime.output_dir)
     if hc.mode == RunMode.MULTIRUN:
         return _sweep_job(cfg, output_dir, overrides)
@@ -178,18 +188,11 @@ def user_error(exc: BaseException) -> str | None:
 
 
 def remove_run_folder(output_dir: Path) -> None:
-    """Hydra's folder for a run that was refused before it was recorded: only Hydra's
-    own files (.hydra/, the job's log) and the job's unlogged artifacts are in it."""
-    import shutil
-
-    if output_dir.is_dir() and all(p.name in (".hydra", "artifacts") or p.suffix == ".log"
-                                   for p in output_dir.iterdir()):  # fmt: skip
-        shutil.rmtree(output_dir, ignore_errors=True)
-        for parent in (output_dir.parent, output_dir.parent.parent):
-            try:
-                parent.rmdir()  # the date folder, and outputs/runs, if now empty
-            except OSError:
-                break
+    """Take away what a run refused before it was recorded created in its folder
+    (Hydra's ``.hydra/`` and log, its ``artifacts/``), and the folders it made, as
+    ``created.note`` saw them before Hydra made anything: never a folder or file that
+    was there before, never a folder that was not noted."""
+    created.remove(created.noted(output_dir))
 
 
 def _exit_with(exc: BaseException) -> NoReturn:

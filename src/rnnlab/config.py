@@ -8,7 +8,10 @@ raises ``ConfigError`` naming the key, the value and what is allowed.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +50,10 @@ MAX_DPI = 600  # figure resolution: 100000 exhausted memory
 MAX_BASIN_RESOLUTION = 2048  # 2048 x 2048 starts: ~0.4 GiB of maps per optimiser
 MAX_TEST_SEQUENCE = 10_000
 MAX_EXPERIMENT_NAME = 256  # MLflow's experiments.name column
+MAX_NAME = 64  # names that become run names, labels and metric keys (init.name, ...)
+MAX_TEXT = 1000  # any other string value (a description: MAX_DESCRIPTION)
+MAX_DESCRIPTION = 5000  # MLflow's limit of an experiment tag's value
+NAME_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_.+-]*"
 STORE_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql")
 
 
@@ -55,7 +62,8 @@ class ConfigError(ValueError):
 
     def __init__(self, key: str, value: Any, allowed: str) -> None:
         self.key, self.value, self.allowed = key, value, allowed
-        super().__init__(f"{key}={value!r} is not allowed: {allowed}")
+        shown = f"{value[:57]}..." if isinstance(value, str) and len(value) > 60 else value
+        super().__init__(f"{key}={shown!r} is not allowed: {allowed}")
 
     def __reduce__(self):
         return (ConfigError, (self.key, self.value, self.allowed))
@@ -421,6 +429,43 @@ def validate(cfg: DictConfig) -> None:
             _check_optimizer(o, f"basin.optimizers.{name}")
 
     _check_tracking(cfg.tracking)
+    _check_strings(cfg)
+
+
+def _check_name(key: str, value: Any) -> None:
+    import re
+
+    ok = isinstance(value, str) and len(value) <= MAX_NAME and re.fullmatch(NAME_PATTERN, value)
+    _check(
+        bool(ok),
+        key,
+        str(value),
+        f"a name of 1 to {MAX_NAME} letters, digits and _ . + - (not starting with . + -)",
+    )
+
+
+def _check_strings(cfg: DictConfig) -> None:
+    """Every string has a bound, as numbers do: names that become run names, labels and
+    metric keys are short and plain; any other text is printable and bounded."""
+    _check_name("init.name", cfg.init.name)
+    for name in cfg.plots.points:
+        _check_name(f"plots.points.{name}", name)
+    if cfg.task == "basin_map":
+        for name in cfg.basin.optimizers:
+            _check_name(f"basin.optimizers.{name}", name)
+    flat = flatten(to_container(cfg))
+    for key, value in flat.items():
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            if not isinstance(v, str):
+                continue
+            limit = MAX_DESCRIPTION if key == "tracking.description" else MAX_TEXT
+            _check(
+                len(v) <= limit and v.isprintable(),
+                key,
+                v,
+                f"text of at most {limit} printable characters",
+            )
 
 
 def _check_tracking(t: DictConfig) -> None:
@@ -468,13 +513,92 @@ def _redacted(uri: str) -> str:
 
 
 def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
-    """The config ``rnnlab`` would compose for these overrides (Hydra's compose API)."""
+    """The config ``rnnlab`` would compose for these overrides (Hydra's compose API;
+    ``hydra.searchpath=[...]`` among them adds the user's config folders). Works inside
+    a caller's own Hydra context (a notebook's ``initialize``/``compose`` block, a
+    ``@hydra.main`` app): GlobalHydra is put back as it was. Hydra's node is kept
+    (``hydra.runtime.config_sources`` says which folders were used)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
 
     register_configs()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return hydra_compose(config_name="config", overrides=list(overrides))
+    with hydra_restored():  # the caller's Hydra, if any, is put back
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return hydra_compose(
+                config_name="config", overrides=list(overrides), return_hydra_config=True
+            )
+
+
+@contextlib.contextmanager
+def hydra_restored() -> Iterator[None]:
+    """GlobalHydra as it was before the block (initialized with the caller's search path,
+    or not at all), whatever the block does to it: Hydra's own ``initialize`` keeps and
+    restores it the same way."""
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.singleton import Singleton
+    from hydra.initialize import get_gh_backup
+
+    backup = get_gh_backup()
+    try:
+        yield
+    finally:
+        if backup is None:
+            Singleton._instances.pop(GlobalHydra, None)
+        else:
+            Singleton._instances[GlobalHydra] = backup
+
+
+SEARCHPATH_KEY = "hydra.searchpath"
+# the config sources a user adds: --config-dir, and hydra.searchpath on the command line
+USER_SOURCES = ("command-line", "hydra.searchpath in command-line")
+
+
+def user_config_dirs(config_sources: Any) -> list[str]:
+    """The config folders the user added to the search path (``--config-dir``,
+    ``hydra.searchpath``), as absolute ``file://`` (or ``pkg://``) entries, in order."""
+    found = []
+    for source in config_sources or []:
+        if source.get("provider") not in USER_SOURCES:
+            continue
+        path = str(source.get("path"))
+        entry = (
+            f"file://{os.path.abspath(path)}"
+            if source.get("schema") == "file"
+            else (f"{source.get('schema')}://{path}")
+        )
+        if entry not in found:
+            found.append(entry)
+    return found
+
+
+def searchpath_override(dirs: list[str]) -> list[str]:
+    """``dirs`` as one override in Hydra's grammar (none for no folders): what a run logs
+    so that a rerun composes with the same folders."""
+    if not dirs:
+        return []
+    quoted = ", ".join("'" + d.replace("\\", "\\\\").replace("'", "\\'") + "'" for d in dirs)
+    return [f"{SEARCHPATH_KEY}=[{quoted}]"]
+
+
+def with_search_path(overrides: list[str], cfg: DictConfig) -> list[str]:
+    """The overrides a run logs: the task's, and the user's config folders of ``cfg``
+    (its Hydra node) as one absolute ``hydra.searchpath`` override."""
+    rest = [o for o in overrides if not o.startswith(SEARCHPATH_KEY + "=")]
+    sources = OmegaConf.select(cfg, "hydra.runtime.config_sources", default=None)
+    return rest + searchpath_override(user_config_dirs(sources))
+
+
+def searchpath_of(overrides: list[str]) -> list[str]:
+    """The folders of a logged ``hydra.searchpath`` override (empty without one)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    for o in overrides:
+        if o.startswith(SEARCHPATH_KEY + "="):
+            value = OverridesParser.create().parse_override(o).value()
+            return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+    return []
 
 
 def to_container(cfg: DictConfig) -> dict[str, Any]:
@@ -503,7 +627,10 @@ def named_start(name: str) -> tuple[float, float] | None:
     import yaml
 
     path = CONF_DIR / "init" / f"{name}.yaml"
-    if not path.is_file():
+    try:
+        if not path.is_file():
+            return None
+    except OSError:  # a name no file can have
         return None
     values = yaml.safe_load(path.read_text())
     return float(values["wx"]), float(values["wrec"])

@@ -63,6 +63,45 @@ def _log_axis(axis) -> None:
     axis.set_minor_formatter(FuncFormatter(lambda *_: ""))
 
 
+def zero_floor(*series: np.ndarray) -> float | None:
+    """Where a log axis draws exact zeros of ``series``: a decade below their smallest
+    positive value (1e-16 if none is positive); None when no value is zero."""
+    values = np.concatenate([np.ravel(np.asarray(v, dtype=float)) for v in series] or [[]])
+    values = values[np.isfinite(values)]
+    if not np.any(values == 0):
+        return None
+    positive = values[values > 0]
+    top = np.floor(np.log10(positive.min())) - 1 if positive.size else -16.0
+    return float(10.0**top)
+
+
+def on_log_axis(values: np.ndarray, floor: float | None) -> np.ndarray:
+    """``values`` as a log axis can draw them: zeros at ``floor``, which the axis then
+    says in a dotted line labelled "0 drawn here" (a log axis has no 0)."""
+    values = np.asarray(values, dtype=float)
+    if floor is None:
+        return values
+    return np.where(values == 0, floor, values)
+
+
+def mark_zero(ax, floor: float | None) -> None:
+    """The dotted line of ``on_log_axis``'s zeros, with its label."""
+    if floor is None:
+        return
+    ax.axhline(floor, color="grey", linestyle=":", linewidth=1)
+    ax.annotate(
+        f"0 drawn at {decade(floor)} (log axis)",
+        xy=(1.0, floor),
+        xycoords=("axes fraction", "data"),
+        xytext=(-4, 3),
+        textcoords="offset points",
+        ha="right",
+        va="bottom",
+        fontsize=8,
+        color="grey",
+    )
+
+
 def surface_grid(
     X: np.ndarray, t: np.ndarray, bounds: Range, resolution: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -280,9 +319,11 @@ def training_curves(columns: Mapping[str, np.ndarray], label: str) -> Figure:
     """Loss per iteration (log scale) and the two weights per iteration."""
     fig, ax_loss, ax_w = _two_rows(label, "loss and weights per iteration")
     it = np.arange(len(columns["loss"]))
-    ax_loss.plot(it, columns["loss"], color="tab:purple")
+    floor = zero_floor(columns["loss"])  # an exact solution reaches loss 0
+    ax_loss.plot(it, on_log_axis(columns["loss"], floor), color="tab:purple")
     ax_loss.set_yscale("log")
     _log_axis(ax_loss.yaxis)
+    mark_zero(ax_loss, floor)
     ax_loss.set_ylabel(f"loss {XI} (log scale)")
     ax_loss.grid(True, which="major", alpha=0.3)
     ax_w.plot(it, columns["wx"], label=WX, color="tab:blue")
@@ -297,13 +338,18 @@ def training_curves(columns: Mapping[str, np.ndarray], label: str) -> Figure:
 def steps(columns: Mapping[str, np.ndarray], label: str) -> Figure:
     """|gradient| and step size per weight per iteration, both on log scales."""
     fig, ax_g, ax_s = _two_rows(label, "gradients and step sizes per iteration")
-    for name, colour in (("wx", "tab:blue"), ("wrec", "tab:orange")):
-        grad, step = columns[f"grad_{name}"], columns[f"step_{name}"]
-        ax_g.plot(np.arange(len(grad)), np.abs(grad), color=colour, label=f"|∂{XI}/∂{name}|")
+    grads = [np.abs(columns[f"grad_{n}"]) for n in ("wx", "wrec")]
+    steps_ = [np.abs(columns[f"step_{n}"]) for n in ("wx", "wrec")]
+    floors = {ax_g: zero_floor(*grads), ax_s: zero_floor(*steps_)}
+    for i, (name, colour) in enumerate((("wx", "tab:blue"), ("wrec", "tab:orange"))):
+        grad = on_log_axis(grads[i], floors[ax_g])
+        step = on_log_axis(steps_[i], floors[ax_s])
+        ax_g.plot(np.arange(len(grad)), grad, color=colour, label=f"|∂{XI}/∂{name}|")
         ax_s.plot(np.arange(len(step)), step, color=colour, label=f"step of {name}")
     for ax in (ax_g, ax_s):
         ax.set_yscale("log")
         _log_axis(ax.yaxis)
+        mark_zero(ax, floors[ax])
         ax.grid(True, which="major", alpha=0.3)
         ax.legend()
     ax_g.set_ylabel("|gradient| (log scale)")
@@ -386,8 +432,12 @@ def sweep_loss_curves(groups: Mapping[str, Sequence[tuple[str, np.ndarray, bool]
     """Loss per iteration of every run (log scale), one panel per group; a diverged run's
     curve ends in an x where it blew up."""
     fig, axes = _panel_grid(len(groups), 6.0, 4.2)
-    finite = np.concatenate([np.asarray(loss) for runs in groups.values() for _, loss, _ in runs])
-    finite = finite[np.isfinite(finite) & (finite > 0)]
+    every = [np.asarray(loss, dtype=float) for runs in groups.values() for _, loss, _ in runs]
+    floor = zero_floor(*every)  # a run that solved the task exactly reaches loss 0
+    finite = np.concatenate(every or [np.empty(0)])
+    finite = finite[np.isfinite(finite)]
+    finite = np.where(finite == 0, floor or 0, finite)
+    finite = finite[finite > 0]
     # a diverging run's last losses can reach 1e300: cap the axis where the story is told
     ylim = (finite.min() / 3, min(finite.max() * 3, LOSS_CAP)) if finite.size else (1e-2, 1.0)
     names = sorted({label for runs in groups.values() for label, _, _ in runs})
@@ -397,6 +447,7 @@ def sweep_loss_curves(groups: Mapping[str, Sequence[tuple[str, np.ndarray, bool]
             if len(loss) == 0:
                 continue
             it = np.arange(len(loss))
+            loss = on_log_axis(loss, floor)
             ax.plot(
                 it,
                 loss,
@@ -409,6 +460,7 @@ def sweep_loss_curves(groups: Mapping[str, Sequence[tuple[str, np.ndarray, bool]
         ax.set_yscale("log")
         _log_axis(ax.yaxis)
         ax.set_ylim(*ylim)
+        mark_zero(ax, floor)
         ax.set_xlabel("iteration")
         ax.set_ylabel(f"loss {XI} (log scale)")
         ax.set_title(panel)

@@ -77,7 +77,12 @@ def hand_over(cfg, output_dir: Path, overrides: list[str]) -> float:
     gc.enable()
     validate(cfg)
     config = to_container(cfg)
-    LINK.send(("start", config, overrides, Path(output_dir) / "artifacts"))
+    from rnnlab import created
+
+    # with what Hydra found in the run's folder: the recorder removes only what was made
+    LINK.send(
+        ("start", config, overrides, Path(output_dir) / "artifacts", created.noted(output_dir))
+    )
     prepared = runner.prepare(cfg, output_dir, overrides, in_sweep=True, config=config)
     _send_result(("result",), prepared)
     loss = prepared.result.trajectory.final_loss if prepared.result else None
@@ -154,6 +159,7 @@ class Recorder:
         self.opened: dict[Any, Any] = {}  # job (None: a single run) -> runner.Opened
         self.sweep = None  # the sweep's callback (sweep.MlflowSweepCallback), once started
         self.folder: Path | None = None  # a single run's artifact folder, once started
+        self.created = None  # what the worker noted of its run folder (created.Created)
         self.status: int | None = None  # the worker's exit status, once it has ended
         self._ended = threading.Event()  # set once the worker has ended (_watch_worker)
         self._reading = threading.Lock()  # one reader of the link at a time
@@ -193,7 +199,7 @@ class Recorder:
             kind = message[0]
             with _store_errors(opening=kind in ("start", "sweep-start")):
                 if kind == "start":
-                    _, config, overrides, self.folder = message
+                    _, config, overrides, self.folder, self.created = message
                     self.opened[None] = runner.open_run(config, overrides, self.folder)
                 elif kind == "result":
                     try:
@@ -295,10 +301,9 @@ class Recorder:
 
         self._stop_worker()
         if isinstance(exc, tracking.StoreError):  # the store could not be opened: no run
-            from rnnlab.app import remove_run_folder
+            from rnnlab import created
 
-            if self.folder is not None:  # the worker's files for a run that never was
-                remove_run_folder(self.folder.parent)
+            created.remove(self.created)  # the worker's files for a run that never was
             console.error("rnnlab", str(exc))
             return 2
         self._end_open("KILLED", f"the store failed: {tracking.reason(exc)}", quiet=True)

@@ -92,6 +92,8 @@ def load_record(client, run_id: str) -> RunRecord:
             config_file = tracking.download(client, run_id, "config/config.yaml", Path(tmp))
             data_dir = tracking.download(client, run_id, "data", Path(tmp))
             results = tracking.download(client, run_id, "results", Path(tmp))
+        except tracking.StoreError:
+            raise  # the artifacts are not where the store says: that, in one line
         except Exception as exc:  # MLflow raises several kinds for a missing artifact
             raise RecordError(
                 f"run {run_id} has no logged config/results to read ({type(exc).__name__})"

@@ -25,7 +25,15 @@ import yaml
 
 from rnnlab import console, lifecycle, runner, summary, sweep, tracking
 from rnnlab.app import user_error
-from rnnlab.config import ConfigError, flatten, to_container, validate
+from rnnlab.config import (
+    SEARCHPATH_KEY,
+    ConfigError,
+    flatten,
+    searchpath_of,
+    searchpath_override,
+    to_container,
+    validate,
+)
 from rnnlab.config import compose as compose_config
 
 # Where a run is stored is not part of what it computes, and the logged URI is redacted:
@@ -53,6 +61,8 @@ def logged_inputs(client, run_id: str) -> tuple[Any, list[str], dict[str, Any]]:
         overrides, config = _download_yaml(
             client, run_id, "config", ["overrides.yaml", "config.yaml"]
         )
+    except tracking.StoreError:
+        raise  # the artifacts are not where the store says: that, in one line
     except Exception:
         raise RerunError(
             f"run {run_id} has no logged config (config/config.yaml and config/overrides.yaml)"
@@ -74,12 +84,39 @@ def _changed_keys(composed: dict[str, Any], logged: dict[str, Any]) -> list[str]
     return [f"{k} (logged {b.get(k)!r}, now {a.get(k)!r})" for k in keys]
 
 
+def relocated(base: Sequence[str], config_dirs: Sequence[str], label: str) -> list[str]:
+    """``base`` with its user config folders (the logged ``hydra.searchpath``) replaced by
+    ``config_dirs`` where given; RerunError naming a logged folder that is missing."""
+    base = list(base)
+    if config_dirs:
+        for d in config_dirs:
+            if not Path(d).is_dir():
+                raise RerunError(f"--config-dir {d!r} is not a folder")
+        rest = [o for o in base if not o.startswith(SEARCHPATH_KEY + "=")]
+        return rest + searchpath_override([Path(d).resolve().as_uri() for d in config_dirs])
+    for entry in searchpath_of(base):
+        path = entry.removeprefix("file://")
+        if entry.startswith("file://") and not Path(path).is_dir():
+            raise RerunError(
+                f"{label} was composed with the config folder {path} (--config-dir or "
+                "hydra.searchpath), which is missing: give its new place with "
+                "rnnlab-rerun RUN_ID --config-dir DIR"
+            )
+    return base
+
+
 def compose_checked(
-    base: Sequence[str], logged: dict[str, Any] | None, new_overrides: Sequence[str], label: str
+    base: Sequence[str],
+    logged: dict[str, Any] | None,
+    new_overrides: Sequence[str],
+    label: str,
+    config_dirs: Sequence[str] = (),
 ):
     """The rerun's config: ``base`` composed (and, where a logged config is given, checked
-    against it), the new overrides on top, validated. Nothing is created."""
+    against it), the new overrides on top, validated. Nothing is created. The logged
+    config folders are used, or ``config_dirs`` in their place."""
     base = [o for o in base if not o.startswith("tracking.uri=")]
+    base = relocated(base, config_dirs, label)
     check_overrides(base, f"the logged overrides of {label}")
     if logged is not None:
         changed = _changed_keys(to_container(compose_config(base)), logged)
@@ -103,6 +140,7 @@ def rerun_run(
     new_overrides: Sequence[str],
     tracking_uri: str,
     out_root: Path,
+    config_dirs: Sequence[str] = (),
 ) -> runner.RunResult:
     run, overrides, logged = logged_inputs(client, run_id)
     if run.data.tags.get("task") == "basin_map":
@@ -110,7 +148,9 @@ def rerun_run(
             f"run {run_id} is a basin map; rerun it with its command instead: "
             f"rnnlab {' '.join(overrides)}"
         )
-    cfg, all_overrides = compose_checked(overrides, logged, new_overrides, f"run {run_id}")
+    cfg, all_overrides = compose_checked(
+        overrides, logged, new_overrides, f"run {run_id}", config_dirs
+    )
     return runner.execute(
         cfg,
         out_root / run_id,
@@ -138,7 +178,12 @@ def sweep_plan(client, parent) -> sweep.Plan:
 
 
 def rerun_sweep(
-    client, parent_id: str, new_overrides: Sequence[str], tracking_uri: str, out_root: Path
+    client,
+    parent_id: str,
+    new_overrides: Sequence[str],
+    tracking_uri: str,
+    out_root: Path,
+    config_dirs: Sequence[str] = (),
 ) -> summary.Summary:
     """Every job of a sweep's plan, again, under a new parent (KILLED if interrupted)."""
     parent = tracking.get_run(client, parent_id)
@@ -154,7 +199,7 @@ def rerun_sweep(
         child = children.get(num)
         logged = logged_inputs(client, child.info.run_id)[2] if child else None
         label = f"job {num} of sweep {parent_id}"
-        cfg, all_overrides = compose_checked(overrides, logged, new_overrides, label)
+        cfg, all_overrides = compose_checked(overrides, logged, new_overrides, label, config_dirs)
         jobs.append((num, child, cfg, all_overrides))
     config = to_container(jobs[0][2])
     cb = sweep.MlflowSweepCallback()
@@ -221,6 +266,14 @@ def main(argv: list[str] | None = None) -> None:
         default=tracking.default_uri(),
         help=f"MLflow store (default: $MLFLOW_TRACKING_URI or {tracking.DEFAULT_URI})",
     )
+    parser.add_argument(
+        "--config-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a config folder the run was composed with (--config-dir, hydra.searchpath), "
+        "at its new place; repeat for several (default: the folders the run logged)",
+    )
     args = parser.parse_args(argv)
     tracking_uri = tracking.resolve_uri(args.tracking_uri)
     out_root = Path("outputs") / "reruns" / datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
@@ -228,11 +281,15 @@ def main(argv: list[str] | None = None) -> None:
         client = tracking.client_for(tracking_uri, create=False)
         run = tracking.get_run(client, args.run_id)
         if run.data.tags.get("sweep") == "true":
-            done = rerun_sweep(client, args.run_id, args.overrides, tracking_uri, out_root)
+            done = rerun_sweep(
+                client, args.run_id, args.overrides, tracking_uri, out_root, args.config_dir
+            )
             if done.failed or done.not_started:
                 sys.exit(1)
         else:
-            result = rerun_run(client, args.run_id, args.overrides, tracking_uri, out_root)
+            result = rerun_run(
+                client, args.run_id, args.overrides, tracking_uri, out_root, args.config_dir
+            )
             console.say(runner.report(result))
             console.say(f"rerun of {args.run_id}")
     except KeyboardInterrupt as exc:

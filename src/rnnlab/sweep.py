@@ -100,7 +100,9 @@ class Plan:
 
 def plan(config: DictConfig) -> Plan | None:
     """The job list Hydra's basic sweeper builds from these overrides (None for another
-    sweeper, which decides its jobs as it goes)."""
+    sweeper, which decides its jobs as it goes). The whole sweep grammar: ``glob`` reads
+    a group's options through the running Hydra's config loader (with the user's config
+    folders), as the sweeper itself does."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -108,7 +110,8 @@ def plan(config: DictConfig) -> Plan | None:
         return None
     params = config.hydra.sweeper.get("params") or {}
     arguments = [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
-    overrides = OverridesParser.create().parse_overrides(arguments)
+    parser = OverridesParser.create(config_loader=_config_loader())
+    overrides = parser.parse_overrides(arguments)
     swept: dict[str, list[str]] = {}
     for o in overrides:
         key = o.get_key_element()
@@ -120,30 +123,83 @@ def plan(config: DictConfig) -> Plan | None:
     return Plan(jobs=[job for batch in batches for job in batch], swept=swept)
 
 
+def _config_loader():
+    """The running Hydra's config loader (None outside a Hydra app)."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    gh = GlobalHydra.instance()
+    return gh.config_loader() if gh.is_initialized() else None
+
+
+def group_options(group: str, config: DictConfig) -> list[str]:
+    """The options of config group ``group`` on the sweep's search path (rnnlab's conf/
+    and the user's own folders: ``--config-dir``, ``hydra.searchpath``)."""
+    loader = _config_loader()
+    if loader is None:
+        return sorted(f.stem for f in (CONF_DIR / group).glob("*.yaml"))
+    hydra_overrides = [o for o in config.hydra.overrides.hydra if o.startswith("hydra.searchpath")]
+    return sorted(loader.get_group_options(group, config_name="config", overrides=hydra_overrides))
+
+
+def _option_files(group: str, option: str, config: DictConfig) -> list[Path]:
+    """Where option ``group/option`` may be: in conf/ and the user's config folders."""
+    folders = [CONF_DIR]
+    for source in config.hydra.runtime.get("config_sources") or []:
+        if source.get("schema") == "file" and source.get("path"):
+            folders.append(Path(source.path))
+    return [
+        f / group / f"{option}.yaml" for f in folders if (f / group / f"{option}.yaml").is_file()
+    ]
+
+
+# Where a sweep's runs are stored is one place (one store, one experiment, one parent):
+# these keys cannot vary between its jobs.
+STORAGE_KEYS = ("tracking",)
+
+
 def _check_plan(p: Plan, config: DictConfig) -> None:
-    """Refuse what would fail after the parent exists: options that do not exist, and a
-    task that does not run as a sweep."""
+    """Refuse what would fail after the parent exists: options that do not exist, a
+    task that does not run as a sweep, and keys that decide where runs are stored."""
+    for key in p.swept:
+        bare = key.lstrip("+~").split("@")[0]
+        if any(
+            bare == k or bare.startswith(k + ".") or bare.startswith(k + "/") for k in STORAGE_KEYS
+        ):
+            raise SweepRefused(
+                f"{key} cannot be swept: a sweep's runs are stored in one store and one "
+                f"experiment, under one parent run; run one sweep per value instead, e.g. "
+                f"rnnlab -m {key}={p.swept[key][0]} ..."
+            )
     for key, values in p.swept.items():
         group = key.lstrip("+~").split("@")[0]
         if group in GROUPS:
-            options = sorted(f.stem for f in (CONF_DIR / group).glob("*.yaml"))
+            options = group_options(group, config)
             for v in values:
                 if v not in options and v != "null":
                     raise SweepRefused(
                         f"{group}={v} is not an option of group '{group}': "
                         f"choose one of {', '.join(options)}"
                     )
-    if config.get("task") == "basin_map" or "experiment" in p.swept:
-        tasks = {config.get("task")}
-        for v in p.swept.get("experiment", []):
-            path = CONF_DIR / "experiment" / f"{v}.yaml"
-            tasks.add(OmegaConf.load(path).get("task", "train") if path.exists() else "train")
-        if "basin_map" in tasks:
-            raise SweepRefused(
-                "a basin map does not run as a sweep (-m): one run covers every start "
-                "of its grid; run it once per setting instead, e.g. "
-                "rnnlab experiment=basin_map basin.resolution=64"
-            )
+    tasks = {config.get("task")}
+    stores = set()
+    for v in p.swept.get("experiment", []):
+        files = _option_files("experiment", v, config)
+        loaded = OmegaConf.load(files[0]) if files else OmegaConf.create()
+        tasks.add(loaded.get("task", "train"))
+        tracked = loaded.get("tracking") or {}
+        stores.add(tuple(str(tracked.get(k)) for k in ("uri", "experiment", "artifact_root")))
+    if "basin_map" in tasks:
+        raise SweepRefused(
+            "a basin map does not run as a sweep (-m): one run covers every start "
+            "of its grid; run it once per setting instead, e.g. "
+            "rnnlab experiment=basin_map basin.resolution=64"
+        )
+    if len(stores) > 1:
+        raise SweepRefused(
+            f"experiment={','.join(p.swept['experiment'])} cannot be swept: those "
+            "experiments store their runs in different MLflow experiments, and a sweep's "
+            "runs go under one parent run; run one sweep per experiment instead"
+        )
 
 
 def _swept_prefixes(p: Plan) -> tuple[str, ...]:
@@ -294,7 +350,22 @@ class MlflowSweepCallback(Callback):
         self.launcher_pid = os.getpid()
         self.name = "sweep-rnnlab"
         self.overrides: list[str] = []
+        self.searchpath: list[str] = []  # the user's config folders, as one override
         self.sweep_dir = ""
+
+    # --- a single run -----------------------------------------------------------------
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Before Hydra makes the run's folder: note what is there (``created``), so that
+        a run refused later removes only what it made."""
+        from rnnlab import created
+
+        try:
+            folder = OmegaConf.select(config, "hydra.run.dir")
+        except Exception:  # an interpolation only Hydra's job can resolve: note nothing
+            return
+        if folder:
+            created.note(str(folder))
 
     # --- launching process ---------------------------------------------------------
 
@@ -316,7 +387,11 @@ class MlflowSweepCallback(Callback):
         _warm_joblib_workers(config)
         _start_ray(config)
         self.name = f"sweep-{config.hydra.runtime.choices.get('experiment') or 'rnnlab'}"
-        self.overrides = [console.redact(o) for o in config.hydra.overrides.task]
+        from rnnlab.config import searchpath_override, user_config_dirs
+
+        # the user's config folders, which every job (and a rerun of it) composes with
+        self.searchpath = searchpath_override(user_config_dirs(config.hydra.runtime.config_sources))
+        self.overrides = [console.redact(o) for o in config.hydra.overrides.task] + self.searchpath
         self.sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
         if recorder.LINK is not None:  # the launching process records: it opens the parent
             global _linked
@@ -398,7 +473,10 @@ class MlflowSweepCallback(Callback):
                     json.dumps(
                         {
                             "swept": self.plan.swept,
-                            "jobs": [[console.redact(o) for o in job] for job in self.plan.jobs],
+                            "jobs": [
+                                [console.redact(o) for o in [*job, *self.searchpath]]
+                                for job in self.plan.jobs
+                            ],
                         },
                         indent=1,
                     )

@@ -7,6 +7,7 @@ so the same code serves a single job, a job inside a sweep, and the Python API.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import functools
 import gc
@@ -17,30 +18,40 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from importlib.metadata import version
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from rnnlab import console
 
-# A tracking server that does not answer should cost seconds, not MLflow's default of
-# 7 retries with a 2x backoff and a 120 s timeout (about 4 minutes): a request waits at
-# most 5 s to connect or for an answer, and is tried 3 times (~5 s when the server is
-# down, <20 s when its host does not answer). The user's own settings win.
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", "0.5")
-# our commands print where a run is; MLflow's own "View run ... at" lines (http stores)
-# would follow every child of a sweep
-os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # private experiments, closed network
 
-import mlflow
-import numpy as np
-from mlflow.entities import Metric, Param, RunTag
-from mlflow.tracking import MlflowClient
+def settings() -> None:
+    """MLflow settings rnnlab runs with, unless the user set them (environment variables:
+    MLflow reads them per request). A tracking server that does not answer should cost
+    seconds, not MLflow's default of 7 retries with a 2x backoff and a 120 s timeout
+    (about 4 minutes): a request waits at most 5 s to connect or for an answer, and is
+    tried 3 times (~5 s when the server is down, <20 s when its host does not answer).
+    Our commands print where a run is: MLflow's own "View run ... at" lines (http
+    stores) would follow every child of a sweep. No telemetry (a closed network).
+    The Python API restores the environment it found after each call."""
+    for key, value in (
+        ("MLFLOW_HTTP_REQUEST_TIMEOUT", "5"),
+        ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2"),
+        ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
+        ("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", "0.5"),
+        ("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true"),
+        ("MLFLOW_DISABLE_TELEMETRY", "true"),
+    ):
+        os.environ.setdefault(key, value)
+
+
+settings()  # before MLflow's import (which reads the telemetry setting)
+
+import mlflow  # noqa: E402
+import numpy as np  # noqa: E402
+from mlflow.entities import Metric, Param, RunTag  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
 
 METRIC_BATCH = 1000  # MLflow's limit of metrics per log_batch call
 PARAM_BATCH = 100  # ... of params per call
@@ -58,8 +69,35 @@ class StoreError(RuntimeError):
 
 
 def default_uri() -> str:
-    """The store the helper commands read by default: $MLFLOW_TRACKING_URI or the local one."""
-    return os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_URI)
+    """The store every rnnlab entry point uses unless told otherwise (a ``tracking.uri``
+    override, ``--tracking-uri``, ``tracking_uri=``): ``$MLFLOW_TRACKING_URI`` (which
+    ``mlflow.set_tracking_uri`` also sets), else ``sqlite:///outputs/mlflow.db`` under the
+    current folder. conf/tracking/local.yaml spells the same rule."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+
+
+def is_server(uri: str) -> bool:
+    """Whether ``uri`` names a tracking server (which decides where artifacts go)."""
+    return uri.split(":", 1)[0] in ("http", "https", "databricks")
+
+
+@contextlib.contextmanager
+def fluent_uri(uri: str) -> Iterator[None]:
+    """MLflow's process-wide tracking URI set to ``uri`` for the block (the model's
+    logging goes through MLflow's fluent functions), then put back as it was, with the
+    ``MLFLOW_TRACKING_URI`` variable that ``mlflow.set_tracking_uri`` also writes."""
+    from mlflow.tracking._tracking_service import utils
+
+    before, env = utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(before)
+        if env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = env
 
 
 def redact(uri: str | None) -> str:
@@ -115,10 +153,13 @@ def _sqlite_settings() -> None:
 
 
 def settle_gc() -> None:
-    """Start-up is over: keep the objects its imports made (MLflow's ~1M) out of every
-    later garbage collection, and collect again (``app.cli`` turns collection off while
-    it imports: it cost ~0.4 s of MLflow's import; and a full collection walking them
-    all cost ~0.15 s in one of every two runs' metric logging)."""
+    """Start-up is over (collection was turned off for its imports): keep the objects its
+    imports made (MLflow's ~1M) out of every later garbage collection, and collect
+    again (``app.cli`` turns collection off while it imports: it cost ~0.4 s of
+    MLflow's import; and a full collection walking them all cost ~0.15 s in one of
+    every two runs' metric logging)."""
+    if gc.isenabled():  # not a start-up of rnnlab's own (the Python API's caller's process)
+        return
     gc.freeze()
     gc.enable()
 
@@ -127,7 +168,7 @@ _clients: dict[str, MlflowClient] = {}  # one per store and process: opened (and
 
 
 def client_for(uri: str, create: bool = True) -> MlflowClient:
-    """A client on the store at ``uri`` (also made the process-wide default).
+    """A client on the store at ``uri`` (MLflow's process-wide tracking URI is left alone).
 
     Opening an SQLite store runs its schema migrations; two processes doing that at once
     on a fresh file break each other, so they take turns under a lock file beside it.
@@ -135,11 +176,10 @@ def client_for(uri: str, create: bool = True) -> MlflowClient:
     read). Raises StoreError with a one-line reason when the store cannot be used.
     """
     uri = resolve_uri(uri)
+    settings()
     if uri in _clients:
-        mlflow.set_tracking_uri(uri)
         return _clients[uri]
     client = _open(uri, create)
-    mlflow.set_tracking_uri(uri)
     Pending.apply(client)
     settle_gc()
     return _clients.setdefault(uri, client)
@@ -323,6 +363,17 @@ def ensure_experiment(
     artifact folder that cannot be written is refused (StoreError) before an experiment
     is created with it: it would stay the experiment's for good."""
     experiment = client.get_experiment_by_name(name)
+    if experiment is not None and experiment.lifecycle_stage == "deleted":
+        uri, eid = redact(client.tracking_uri), experiment.experiment_id
+        raise StoreError(
+            f"tracking.experiment={name!r} is a deleted experiment (id {eid}) in {uri}: "
+            f"restore it (MLFLOW_TRACKING_URI={uri} uv run mlflow experiments restore "
+            f"--experiment-id {eid}), delete it for good (uv run mlflow gc "
+            f"--backend-store-uri {uri} --experiment-ids {eid}), or choose another "
+            "tracking.experiment"
+        )
+    if is_server(client.tracking_uri):
+        artifact_root = None  # a tracking server keeps artifacts where it is told to
     if experiment is None:
         location = artifact_location(artifact_root)
         problem = _unwritable(location)
@@ -515,16 +566,58 @@ def log_table(client: MlflowClient, run_id: str, table: Mapping[str, list], path
 
 
 def download(client: MlflowClient, run_id: str, artifact_path: str, dest: Path) -> Path:
-    """Fetch one artifact (file or folder) of a run into ``dest``; return its local path."""
+    """Fetch one artifact (file or folder) of a run into ``dest``; return its local path.
+    Raises StoreError when the store records the run's artifacts in a local folder that
+    does not exist (a store moved or copied without them), LookupError when the run
+    has no such artifact."""
     dest.mkdir(parents=True, exist_ok=True)
-    return Path(client.download_artifacts(run_id, artifact_path, str(dest)))
+    try:
+        return Path(client.download_artifacts(run_id, artifact_path, str(dest)))
+    except Exception as exc:
+        missing = missing_artifact_root(client, run_id)
+        if missing:
+            raise StoreError(missing) from None
+        raise LookupError(f"run {run_id} has no artifact {artifact_path}") from exc
+
+
+def missing_artifact_root(client: MlflowClient, run_id: str) -> str | None:
+    """Why a run's artifacts cannot be read when the store says they are in a local
+    folder that is not there (None otherwise): the store keeps absolute locations, so a
+    store moved or copied elsewhere still points at the old place."""
+    from urllib.parse import unquote, urlparse
+
+    try:
+        run = client.get_run(run_id)
+        experiment = client.get_experiment(run.info.experiment_id)
+    except Exception:
+        return None
+
+    def local(uri: str | None) -> Path | None:
+        if not uri or ("://" in uri and not uri.startswith("file:")):
+            return None
+        return Path(unquote(urlparse(uri).path)) if uri.startswith("file:") else Path(uri)
+
+    folder, root = local(run.info.artifact_uri), local(experiment.artifact_location)
+    # a run that logged nothing has no folder either; its experiment's folder then exists
+    if folder is None or root is None or folder.exists() or root.exists():
+        return None
+    return (
+        f"run {run_id}'s artifacts are expected at {folder} (where the store says they "
+        "are), which does not exist: the store was probably moved or copied without its "
+        "artifact folder, or that folder was moved; put it back there (or link it)"
+    )
 
 
 def get_run(client: MlflowClient, run_id: str):
-    """The run, or LookupError with a one-line reason if the store has no such run."""
+    """The run; LookupError (one line) if the store has no such run, StoreError if the
+    store could not answer (a server timing out, a database error)."""
     try:
         return client.get_run(run_id)
     except mlflow.exceptions.MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise StoreError(
+                f"cannot read run {run_id!r} from {redact(client.tracking_uri)}: {reason(exc)}"
+            ) from None
         raise LookupError(f"no run {run_id!r} in {redact(client.tracking_uri)}") from exc
 
 
@@ -598,16 +691,18 @@ def log_model(
     with tempfile.TemporaryDirectory() as tmp:
         weights = Path(tmp) / "weights.json"
         weights.write_text(json.dumps({"wx": float(wx), "wrec": float(wrec)}))
-        # Model.log with an explicit run id: no fluent "active run" is resumed (and ended)
-        mlflow.models.Model.log(
-            artifact_path=None,
-            name="model",
-            flavor=mlflow.pyfunc,
-            run_id=run_id,
-            model_id=model.model_id,
-            python_model=str(MODEL_CODE),
-            artifacts={"weights": str(weights)},
-            signature=signature,
-            input_example=example,
-            pip_requirements=[f"numpy=={version('numpy')}", f"mlflow=={version('mlflow')}"],
-        )
+        # Model.log with an explicit run id: no fluent "active run" is resumed (and ended);
+        # it logs through MLflow's process-wide store, set to this one for the call only
+        with fluent_uri(client.tracking_uri):
+            mlflow.models.Model.log(
+                artifact_path=None,
+                name="model",
+                flavor=mlflow.pyfunc,
+                run_id=run_id,
+                model_id=model.model_id,
+                python_model=str(MODEL_CODE),
+                artifacts={"weights": str(weights)},
+                signature=signature,
+                input_example=example,
+                pip_requirements=[f"numpy=={version('numpy')}", f"mlflow=={version('mlflow')}"],
+            )
