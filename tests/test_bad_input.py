@@ -117,6 +117,43 @@ CASES = [
         "rnnlab-rerun",
     ),
     Case("doctor-no-store", [], "no MLflow store at", "rnnlab-doctor", store="none"),
+    # issue 19: kinds the first table did not list
+    Case("null-group", ["init=null"], "init=null is not allowed: choose one of"),
+    Case("null-optimizer", ["optimizer=null"], "optimizer=null is not allowed"),
+    Case("removed-group", ["~data"], "data=None is not allowed: one of the options"),
+    Case("removed-key", ["~iterations"], "iterations"),
+    Case("missing-config-dir", ["--config-dir=/nonexistent"], "--config-dir '/nonexistent'"),
+    Case("missing-searchpath", ["hydra.searchpath=[file:///nonexistent]"], "/nonexistent is not"),
+    Case("unknown-key", ["+optimizer.foo=1"], "optimizer.foo=1 is not allowed"),
+    Case("huge-eps", ["gradcheck.eps=1e300"], "gradcheck.eps=1e+300 is not allowed"),
+    Case("env-interpolation", ["init.name=${{oc.env:RNNLAB_NOT_SET}}"], "init.name: "),
+    Case("unknown-resolver", ["init.name=${{nope:x}}"], "Unsupported interpolation type nope"),
+    Case("missing-interpolation", ["init.name=${{nope.key}}"], "'nope.key' not found"),
+    Case("run-folder-in-proc", ["hydra.run.dir=/proc/rnnlab/x"], "cannot make the run folder"),
+    Case("run-folder-under-a-file", ["hydra.run.dir=a-file/x"], "cannot make the run folder"),
+    Case(
+        "unreachable-postgres",
+        ["tracking.uri=postgresql://u:pw@127.0.0.1:{port}/db"],
+        "connection refused",
+        secret="pw@",
+    ),
+    Case("empty-range", ["-m", "iterations=range(5,1)"], "has no values"),
+    Case("empty-glob", ["-m", "init=glob(zzz*)"], "has no values"),
+    Case("interval-basic", ["-m", "iterations=interval(1,2)"], "not intervals"),
+    Case("huge-sweep", ["-m", "iterations=range(1,100000000)"], "99,999,999 jobs"),
+    Case("typed-sweep", ["-m", "iterations=3,abc"], "iterations=abc is not allowed"),
+    Case(
+        "no-joblib-workers",
+        ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=0", "iterations=3,4"],
+        "hydra.launcher.n_jobs=0 is not allowed",
+    ),
+    Case("sweep-folder-in-proc", ["-m", "hydra.sweep.dir=/proc/x", "iterations=3,4"], "sweep"),
+    # a logged run whose artifacts were changed after it ended
+    Case("plot-cut-trajectory", ["{cut}"], "results/trajectory.csv cannot be read", "rnnlab-plot"),
+    Case("plot-nan-trajectory", ["{nan}"], "not finite", "rnnlab-plot"),
+    Case("plot-unknown-figure", ["{nofig}"], "plots.figures=['nope']", "rnnlab-plot"),
+    Case("plot-huge-dpi", ["{dpi}"], "plots.dpi=100000 is not allowed", "rnnlab-plot"),
+    Case("plot-bad-curves", ["{curves}"], "gradient_over_time.json", "rnnlab-plot"),
 ]
 
 
@@ -128,12 +165,18 @@ def ready_store(tmp_path_factory, store_template) -> Path:
     assert run_cli(["plots=none", "iterations=5"], cwd=work).returncode == 0
     basin = ["experiment=basin_map", "basin.resolution=4", "iterations=3", "plots=none"]
     assert run_cli(basin, cwd=work).returncode == 0
-    for exp in ("t", "t2"):
+    for exp in ("t", "t2", *TAMPERED):
         tracked = ["plots=none", "iterations=5", f"tracking.experiment={exp}"]
         assert run_cli(tracked, cwd=work).returncode == 0
     client = MlflowClient(f"sqlite:///{work}/outputs/mlflow.db")
     ids = {}
-    named = (("rnnlab", "run"), ("basin_map", "basin"), ("t", "tampered"), ("t2", "retracked"))
+    named = (
+        ("rnnlab", "run"),
+        ("basin_map", "basin"),
+        ("t", "tampered"),
+        ("t2", "retracked"),
+        *((exp, exp) for exp in TAMPERED),
+    )
     for exp, key in named:
         (run,) = client.search_runs([client.get_experiment_by_name(exp).experiment_id])
         ids[key] = run.info.run_id
@@ -145,7 +188,37 @@ def ready_store(tmp_path_factory, store_template) -> Path:
     (folder / "overrides.yaml").write_text(
         yaml.safe_dump(["tracking.experiment=t2", "tracking.log_model=false"])
     )
+    for key, change in TAMPERED.items():
+        change(Path(client.get_run(ids[key]).info.artifact_uri[len("file://") :]))
     return work, ids
+
+
+def _cut(folder: Path) -> None:
+    path = folder / "results" / "trajectory.csv"
+    path.write_text(path.read_text()[: len(path.read_text()) // 2])
+
+
+def _nan(folder: Path) -> None:
+    path = folder / "results" / "trajectory.csv"
+    lines = path.read_text().splitlines()
+    lines[2] = ",".join(["1"] + ["nan"] * (len(lines[2].split(",")) - 1))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _config(folder: Path, key: str, value) -> None:
+    path = folder / "config" / "config.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["plots"][key] = value
+    path.write_text(yaml.safe_dump(config))
+
+
+TAMPERED = {
+    "cut": _cut,
+    "nan": _nan,
+    "nofig": lambda f: _config(f, "figures", ["nope"]),
+    "dpi": lambda f: _config(f, "dpi", 100000),
+    "curves": lambda f: (f / "results" / "gradient_over_time.json").write_text('{"points": 3}'),
+}
 
 
 def runs_in(store: Path) -> list:
@@ -169,7 +242,7 @@ def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, case, ready_stor
         store.parent.mkdir(parents=True)
         store.write_bytes(os.urandom(4096))
     (tmp_path / "a-file").write_text("not a folder")
-    args = [a.format(**ids) for a in case.args]
+    args = [a.format(**ids, port=closed_port()) for a in case.args]
     locked = tmp_path / "locked"
     if case.store == "nodir":  # a store whose folder cannot be made
         locked.mkdir(mode=0o555)
@@ -219,3 +292,43 @@ def test_a_refused_artifact_folder_does_not_stick_to_the_experiment(tmp_path):
     assert good.returncode == 0, good.stderr
     (run,) = client.search_runs([client.get_experiment_by_name("rnnlab").experiment_id])
     assert run.info.status == "FINISHED"
+
+
+@pytest.mark.parametrize(("scheme", "driver"), [("mysql", "MySQLdb"), ("mssql", "pyodbc")])
+def test_a_database_without_its_driver_is_one_line(tmp_path, scheme, driver):
+    """Issue 19: a MySQL or SQL Server store (the driver not installed) gave a traceback."""
+    with socket.socket() as listening:  # a database that takes connections, on loopback
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(4)
+        port = listening.getsockname()[1]
+        uri = f"tracking.uri={scheme}://u:pw@127.0.0.1:{port}/db"
+        proc = run_cli([uri, "iterations=3"], tmp_path)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0] == (
+        f"rnnlab: error: cannot use the MLflow store {scheme}://u:***@127.0.0.1:{port}/db: "
+        f"its database driver ({driver}) is not installed"
+    )
+    assert not (tmp_path / "outputs" / "runs").exists()
+
+
+def test_the_logged_model_holds_its_files_only(tmp_path):
+    """Issue 19: run from a uv project's folder (as `uv run rnnlab` is), every model
+    copied uv.lock, pyproject.toml and a __pycache__ of its code."""
+    shutil.copy(Path(__file__).parents[1] / "uv.lock", tmp_path / "uv.lock")
+    shutil.copy(Path(__file__).parents[1] / "pyproject.toml", tmp_path / "pyproject.toml")
+    new_store(tmp_path / "outputs" / "mlflow.db")
+    proc = run_cli(["iterations=5", "plots=none"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (model,) = (tmp_path / "outputs" / "mlartifacts" / "models").iterdir()
+    files = sorted(str(p.relative_to(model)) for p in model.rglob("*") if p.is_file())
+    assert files == [
+        "artifacts/MLmodel",
+        "artifacts/artifacts/weights.json",
+        "artifacts/conda.yaml",
+        "artifacts/input_example.json",
+        "artifacts/pyfunc_model.py",
+        "artifacts/python_env.yaml",
+        "artifacts/requirements.txt",
+        "artifacts/serving_input_example.json",
+    ]

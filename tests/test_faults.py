@@ -368,3 +368,85 @@ def test_a_server_that_dies_mid_sweep_ends_it_in_one_line(tmp_path):
         assert found and not [r for r in found if r.info.status == "RUNNING"]
     finally:
         server.stop()
+
+
+# --- issue 19: moments the suites above did not reach ----------------------------------
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_during_the_summary_still_gives_the_summary(work, sig):
+    """Issue 19, fault 3: a signal after the last child finished ended the parent FAILED,
+    often without its summary, and the console table was not printed."""
+    cmd = Command([*SWEEP[:-2], "iterations=50", "plots=none"], work)
+    # the last job's line is printed as its run ends; the summary follows at once
+    lines = []
+    for line in cmd.proc.stdout:
+        lines.append(line)
+        if line.startswith("[job 5]"):
+            cmd.signal(sig)
+            break
+    code, out, err = cmd.finish()
+    out = "".join(lines) + out
+    assert code == 130, (code, out, err)
+    p = parent(work)
+    assert p.info.status == "KILLED"
+    assert_rolled_up(work)
+    assert p.data.metrics["jobs"] == 6 and "6 jobs" in out  # the table was printed
+    assert err.strip().splitlines()[-1] == (
+        f"rnnlab: interrupted ({signal.Signals(sig).name}); run {p.info.run_id} marked KILLED"
+    )
+    assert running(work) == []
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.2, 0.5])
+def test_an_interruption_before_any_run_says_so(work, delay):
+    """Issue 19, fault 6: "the run was marked KILLED" was printed when no run existed,
+    and a signal during start-up ended the command -15 with no word."""
+    cmd = Command(SINGLE, work)
+    time.sleep(delay)  # start-up: imports, Hydra, the worker; no run yet
+    cmd.signal(signal.SIGTERM)
+    code, out, err = cmd.finish()
+    assert code == 130, (code, out, err)
+    assert err.strip().splitlines() == [
+        "rnnlab: interrupted (SIGTERM); no run had been recorded yet"
+    ], err
+    assert runs(work) == []
+
+
+def test_a_signal_just_after_the_run_ended_exits_130(work):
+    """Issue 19, fault 6: a signal just after a run finished ended the command -15, -1
+    or -2 (Python's exit restores the default handlers for its last steps)."""
+    for _ in range(3):
+        cmd = Command(["iterations=5", "plots=none", "tracking.log_model=false"], work)
+        for line in cmd.proc.stdout:
+            if line.startswith("MLflow run "):
+                cmd.signal(signal.SIGTERM)
+                break
+        code, out, err = cmd.finish()
+        assert code in (0, 130), (code, out, err)
+        assert "Traceback" not in err
+    assert running(work) == [] and len(runs(work)) == 3
+    assert {r.info.status for r in runs(work)} == {"FINISHED"}
+
+
+def test_a_signal_at_any_moment_of_recording_is_told_as_it_happened(work):
+    """Issue 19, fault 2: SIGHUP while the model was logged printed "the run was marked
+    KILLED" while the store showed the run RUNNING, with nothing in the journal. Signals
+    at moments spread over a run's recording (metrics, files, the model, its end): the
+    line printed always matches the store, and no run is left RUNNING."""
+    said = []
+    for delay in (1.6, 1.8, 2.0, 2.2, 2.4, 2.6, 2.8, 3.0):
+        cmd = Command(["iterations=500", "plots=default", "plots.resolution=50"], work)
+        time.sleep(delay)
+        cmd.signal(signal.SIGHUP)
+        code, _, err = cmd.finish()
+        assert code in (0, 130) and "Traceback" not in err, (delay, code, err)
+        if code == 130:
+            last = err.strip().splitlines()[-1]
+            said.append(last)
+            if "marked KILLED" in last:
+                run_id = last.split("run ")[1].split()[0]
+                store = MlflowClient(f"sqlite:///{work}/outputs/mlflow.db")
+                assert store.get_run(run_id).info.status == "KILLED", (delay, last)
+        assert running(work) == [], (delay, err)
+    assert said, "no signal landed before the run ended: the delays need adjusting"

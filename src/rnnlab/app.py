@@ -30,6 +30,8 @@ from rnnlab import console, created, recorder, runner
 from rnnlab.config import (
     CONF_DIR,
     ConfigError,
+    config_overrides,
+    missing_config_dirs,
     register_configs,
     searchpath_override,
     user_config_dirs,
@@ -47,23 +49,32 @@ def main(cfg: DictConfig) -> float | dict:
     hc = HydraConfig.get()
     # the task's overrides, and the user's config folders (--config-dir, hydra.searchpath)
     # as one absolute hydra.searchpath override: a rerun composes with the same folders
-    overrides = list(hc.overrides.task) + searchpath_override(
-        user_config_dirs(hc.runtime.config_sources)
-    )
+    folders = user_config_dirs(hc.runtime.config_sources)
+    overrides = config_overrides(hc.overrides.task) + searchpath_override(folders)
+    missing = missing_config_dirs(folders)
+    if missing:
+        remove_run_folder(Path(hc.runtime.output_dir))
+        console.error("rnnlab", missing)
+        sys.exit(USAGE_ERROR)
     output_dir = Path(hc.runtime.output_dir)
     if hc.mode == RunMode.MULTIRUN:
         return _sweep_job(cfg, output_dir, overrides)
     try:
-        if cfg.task == "basin_map":
+        task = cfg.task  # (an interpolation that cannot be resolved fails here or below)
+        if task == "basin_map":
             metrics = runner.execute_basin(cfg, output_dir, overrides)
         elif recorder.LINK is not None:  # a worker: the launching process records
             return recorder.hand_over(cfg, output_dir, overrides)
         else:
             result = runner.execute(cfg, output_dir, overrides)
-    except (ConfigError, runner.GradientCheckFailed) as exc:
-        # one line, without Hydra's "Error executing job" report
-        if isinstance(exc, ConfigError):
-            remove_run_folder(output_dir)  # a refused run leaves nothing behind
+    except runner.GradientCheckFailed as exc:  # the run is recorded FAILED: one line
+        _exit_with(exc)
+    except Exception as exc:
+        if user_error(exc) is None:
+            raise  # a bug: its traceback
+        # the user's mistake (a value, an interpolation, a store): one line, without
+        # Hydra's "Error executing job" report; a refused run leaves nothing behind
+        remove_run_folder(output_dir)
         _exit_with(exc)
     if cfg.task == "basin_map":
         console.say(
@@ -151,16 +162,29 @@ def override_errors(args: list[str]) -> str | None:
             )
         if not override.key_or_group:
             return f"the override {arg!r} has no key: write key=value (e.g. iterations=200)"
+        group = override.key_or_group
+        if (CONF_DIR / group).is_dir() and not override.is_delete() and override.value() is None:
+            options = sorted(f.stem for f in (CONF_DIR / group).glob("*.yaml"))
+            return f"{group}=null is not allowed: choose one of {', '.join(options)}"
     return None
 
 
 def user_error(exc: BaseException) -> str | None:
     """One line for a mistake in the user's config or overrides (or a store that cannot
     be used); None for anything else."""
-    from hydra.errors import OverrideParseException
+    from hydra.errors import OverrideParseException, SearchPathException
 
     if isinstance(exc, ConfigError):
         return str(exc)
+    if isinstance(exc, SearchPathException):  # --config-dir DIR that is not there
+        return (
+            str(exc).strip().splitlines()[0].replace("Additional config directory", "--config-dir")
+        )
+    if isinstance(exc, OSError) and created.names_run_folder(exc):
+        where = exc.filename
+        return (
+            f"cannot make the run folder {where} (hydra.run.dir / hydra.sweep.dir): {exc.strerror}"
+        )
     if type(exc).__name__ == "StoreError":  # tracking.StoreError (not imported here: mlflow)
         return str(exc)
     if isinstance(exc, OverrideParseException):
@@ -174,6 +198,9 @@ def user_error(exc: BaseException) -> str | None:
         )
     if isinstance(exc, ConfigCompositionException | OmegaConfBaseException):
         lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+        key = getattr(exc, "full_key", None)
+        if key and lines and not lines[0].startswith(str(key)):
+            lines[0] = f"{key}: {lines[0]}"  # which key, first
         cause = exc.__cause__
         if isinstance(cause, OmegaConfBaseException):
             lines.append(_first_line(str(cause)))
@@ -203,6 +230,9 @@ def _exit_with(exc: BaseException) -> NoReturn:
     sys.exit(USAGE_ERROR)
 
 
+_CLI_PID = os.getpid()
+
+
 def cli() -> None:
     """Console-script entry point for ``rnnlab``."""
     gc.disable()  # while start-up imports (~18% of their time); tracking.settle_gc ends it
@@ -224,9 +254,33 @@ def cli() -> None:
     os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     if not sys.stdout.isatty():  # Ray colours its workers' line prefixes even in a pipe
         os.environ.setdefault("RAY_COLOR_PREFIX", "0")
-    if recorder.eligible(args):
-        sys.exit(recorder.run(args, _run_hydra))
-    sys.exit(_run_hydra())
+    try:
+        code = recorder.run(args, _run_hydra) if recorder.eligible(args) else _run_hydra()
+    except KeyboardInterrupt as exc:  # a signal between the runs' end and here
+        why = exc.signal_name if isinstance(exc, lifecycle.Interrupted) else "SIGINT"
+        console.say(lifecycle.interrupted_line("rnnlab", why), err=True)
+        code = 130
+    _exit(code)
+
+
+def _exit(code: int) -> NoReturn:
+    """Exit with ``code`` after the exit hooks (Ray's shutdown, joblib's workers, logging),
+    and with 130 if a signal arrives meanwhile: Python's own exit would restore the
+    default handlers for its last steps, where a signal ended the command -15 or -1."""
+    import atexit
+
+    from rnnlab import lifecycle
+
+    if os.getpid() != _CLI_PID:  # a forked worker: its parent (the recorder) exits last
+        sys.exit(code)
+    lifecycle.exit_on_signal(130)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code if isinstance(code, int) else 1)
 
 
 def doctor_offers() -> None:
@@ -248,9 +302,9 @@ def _run_hydra() -> int:
         if worker:
             return 130
         why = exc.signal_name if isinstance(exc, lifecycle.Interrupted) else "SIGINT"
-        summaries = _sweep().finalize_open(interrupted=True) if _sweep() else []
-        what = "the sweep's runs were" if summaries else "the run was"
-        console.say(f"rnnlab: interrupted ({why}); {what} marked KILLED", err=True)
+        if _sweep():
+            _sweep().finalize_open(interrupted=True)
+        console.say(lifecycle.interrupted_line("rnnlab", why), err=True)
         return 130
     except BaseException as exc:
         if _sweep() and isinstance(exc, _sweep().SweepRefused):

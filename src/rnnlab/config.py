@@ -49,6 +49,7 @@ MAX_ETA_PLUS = 10.0  # RProp's step growth per iteration
 MAX_DPI = 600  # figure resolution: 100000 exhausted memory
 MAX_BASIN_RESOLUTION = 2048  # 2048 x 2048 starts: ~0.4 GiB of maps per optimiser
 MAX_TEST_SEQUENCE = 10_000
+MAX_CHECK_POINT = 10.0  # gradcheck.wx/wrec: the lab checks at (1.2, 1.2)
 MAX_EXPERIMENT_NAME = 256  # MLflow's experiments.name column
 MAX_NAME = 64  # names that become run names, labels and metric keys (init.name, ...)
 MAX_TEXT = 1000  # any other string value (a description: MAX_DESCRIPTION)
@@ -326,8 +327,82 @@ def _check_optimizer(o: DictConfig, key: str) -> None:
         _check_number(o, key, "epsilon", lambda v: 0 < v <= 1, "a number in (0, 1]")
 
 
+GROUPS = ("data", "init", "optimizer", "plots", "tracking")  # one option each, required
+
+
+def _check_groups(cfg: DictConfig) -> None:
+    """Each group chose an option (``init=null`` or ``~data`` leave none)."""
+    for group in GROUPS:
+        node = cfg.get(group) if group in cfg else None
+        if not isinstance(node, DictConfig):
+            options = sorted(f.stem for f in (CONF_DIR / group).glob("*.yaml"))
+            _check(False, group, node, f"one of the options of group {group}: {', '.join(options)}")
+
+
+SCHEMAS = {  # each node's keys: what its schema defines (``+key=...`` adds others)
+    "data": DataConfig,
+    "init": InitConfig,
+    "plots": PlotsConfig,
+    "tracking": TrackingConfig,
+    "gradcheck": GradCheckConfig,
+    "divergence": DivergenceConfig,
+    "basin": BasinConfig,
+}
+OPTIMIZER_SCHEMAS = {
+    "rprop": RPropConfig,
+    "gd": GDConfig,
+    "momentum": MomentumConfig,
+    "adam": AdamConfig,
+    "irprop_minus": IRPropConfig,
+    "irprop_plus": IRPropConfig,
+}
+
+
+def _check_keys(node: DictConfig, key: str, schema: type) -> None:
+    """No key beyond ``schema``'s: an added one (``+optimizer.foo=1``) would otherwise
+    reach the code (a TypeError in a run) or be ignored without a word."""
+    from dataclasses import fields
+
+    allowed = [f.name for f in fields(schema)]
+    for name in node:
+        _check(
+            name in allowed,
+            f"{key}.{name}",
+            node[name],
+            f"not a key of {key}: {', '.join(allowed)}",
+        )
+
+
+def check_plots(p: Any) -> None:
+    """The ``plots`` settings (also those a logged run is redrawn with); ConfigError on
+    the first that is not allowed."""
+    p = p if isinstance(p, DictConfig) else OmegaConf.create(p)
+    for f in p.figures:
+        _check(
+            f in FIGURES,
+            "plots.figures",
+            list(p.figures),
+            f"a list drawn from {', '.join(FIGURES)}",
+        )
+    _check(p.format in FORMATS, "plots.format", p.format, f"one of {', '.join(FORMATS)}")
+    _check(10 <= p.dpi <= MAX_DPI, "plots.dpi", p.dpi, f"an integer in [10, {MAX_DPI}]")
+    _check(2 <= p.resolution <= 4000, "plots.resolution", p.resolution, "an integer in [2, 4000]")
+    for key in ("overview", "zoom", "trajectory_zoom"):
+        _check_range(f"plots.{key}", list(p[key]))
+    for name, xy in p.points.items():
+        ok = len(xy) == 2 and all(map(_finite, xy))
+        _check(ok, f"plots.points.{name}", list(xy), "a pair [wx, wrec] of finite numbers")
+
+
 def validate(cfg: DictConfig) -> None:
     """Check every value a wrong setting would break; raise ConfigError on the first."""
+    _check_groups(cfg)
+    for group, schema in SCHEMAS.items():
+        if isinstance(cfg.get(group), DictConfig):
+            _check_keys(cfg[group], group, schema)
+    name = cfg.optimizer.get("name")
+    if name in OPTIMIZER_SCHEMAS:
+        _check_keys(cfg.optimizer, "optimizer", OPTIMIZER_SCHEMAS[name])
     d = cfg.data
     _check(d.recipe in RECIPES, "data.recipe", d.recipe, f"one of {', '.join(RECIPES)}")
     _check(
@@ -385,27 +460,19 @@ def validate(cfg: DictConfig) -> None:
     )
 
     g = cfg.gradcheck
-    _check(_finite(g.wx), "gradcheck.wx", g.wx, "a finite number")
-    _check(_finite(g.wrec), "gradcheck.wrec", g.wrec, "a finite number")
-    _check(_positive(g.eps), "gradcheck.eps", g.eps, "a finite number > 0")
-    _check(_positive(g.rtol), "gradcheck.rtol", g.rtol, "a finite number > 0")
-
-    p = cfg.plots
-    for f in p.figures:
+    # where the check runs and how: the gradient at |w| > 10 overflows for long sequences;
+    # a central difference step past 0.01 measures the curvature, not the gradient
+    for name in ("wx", "wrec"):
         _check(
-            f in FIGURES,
-            "plots.figures",
-            list(p.figures),
-            f"a list drawn from {', '.join(FIGURES)}",
+            _finite(g[name]) and abs(g[name]) <= MAX_CHECK_POINT,
+            f"gradcheck.{name}",
+            g[name],
+            f"a number in [-{MAX_CHECK_POINT:g}, {MAX_CHECK_POINT:g}]",
         )
-    _check(p.format in FORMATS, "plots.format", p.format, f"one of {', '.join(FORMATS)}")
-    _check(10 <= p.dpi <= MAX_DPI, "plots.dpi", p.dpi, f"an integer in [10, {MAX_DPI}]")
-    _check(2 <= p.resolution <= 4000, "plots.resolution", p.resolution, "an integer in [2, 4000]")
-    for key in ("overview", "zoom", "trajectory_zoom"):
-        _check_range(f"plots.{key}", list(p[key]))
-    for name, xy in p.points.items():
-        ok = len(xy) == 2 and all(map(_finite, xy))
-        _check(ok, f"plots.points.{name}", list(xy), "a pair [wx, wrec] of finite numbers")
+    _check(_positive(g.eps) and g.eps <= 0.01, "gradcheck.eps", g.eps, "a number in (0, 0.01]")
+    _check(_positive(g.rtol) and g.rtol < 1, "gradcheck.rtol", g.rtol, "a number in (0, 1)")
+
+    check_plots(cfg.plots)
 
     _check(cfg.task in TASKS, "task", cfg.task, f"one of {', '.join(TASKS)}")
     if cfg.task == "basin_map":
@@ -550,6 +617,12 @@ def hydra_restored() -> Iterator[None]:
             Singleton._instances[GlobalHydra] = backup
 
 
+def config_overrides(node: Any) -> list[str]:
+    """Hydra's record of the command line's overrides (``hydra.overrides.task``) as the
+    strings typed: not resolved (``init.name=${oc.env:X}`` stays that text)."""
+    return [str(o) for o in OmegaConf.to_container(node, resolve=False)] if node else []
+
+
 SEARCHPATH_KEY = "hydra.searchpath"
 # the config sources a user adds: --config-dir, and hydra.searchpath on the command line
 USER_SOURCES = ("command-line", "hydra.searchpath in command-line")
@@ -571,6 +644,15 @@ def user_config_dirs(config_sources: Any) -> list[str]:
         if entry not in found:
             found.append(entry)
     return found
+
+
+def missing_config_dirs(dirs: list[str]) -> str | None:
+    """One line naming the first user config folder that is not there (Hydra skips a
+    ``hydra.searchpath`` folder it cannot find), None if all are."""
+    for entry in dirs:
+        if entry.startswith("file://") and not Path(entry[len("file://") :]).is_dir():
+            return f"hydra.searchpath: the config folder {entry[len('file://') :]} is not there"
+    return None
 
 
 def searchpath_override(dirs: list[str]) -> list[str]:

@@ -60,6 +60,8 @@ def quiet() -> None:
     for name in NOISY:
         logging.getLogger(name).setLevel(logging.CRITICAL)
     warnings.showwarning = _showwarning
+    # a hydra.searchpath folder that is not there: rnnlab says so itself, in one line
+    warnings.filterwarnings("ignore", message=r"provider=.* is not available", category=UserWarning)
 
 
 def error(prog: str, message: str) -> None:
@@ -67,14 +69,24 @@ def error(prog: str, message: str) -> None:
     say(f"{prog}: error: {redact(' '.join(str(message).split()))}", err=True)
 
 
+# scheme://user:password@ in any spelling Hydra or a shell gives it: Hydra escapes ':' (and
+# ',', '=', ' ', brackets) with a backslash in the job overrides it makes; quotes and
+# lists around it are left as they are
+_CREDENTIALS = re.compile(
+    r"(?P<user>[A-Za-z][\w+.-]*\\?://[^/\s:@\\'\"\[\],]+(?:\\)?:)(?P<password>[^@\s/'\"\[\]]+)@"
+)
+
+
 def redact(text: str) -> str:
-    """Every ``scheme://user:password@`` in ``text`` with the password hidden."""
-    return re.sub(r"(\w+://[^/\s:@]+):[^@\s/]+@", r"\1:***@", text)
+    """Every ``scheme://user:password@`` in ``text`` with the password hidden (``***``),
+    also as Hydra escapes it (``http\\://alice\\:pw@host``), quoted, or in a list."""
+    return _CREDENTIALS.sub(lambda m: f"{m['user']}***@", text)
 
 
 def say(line: str, err: bool = False) -> None:
-    """Print a line, ignoring a terminal that has gone away (SIGHUP)."""
+    """Print a line (credentials in URIs hidden), ignoring a terminal that has gone away
+    (SIGHUP)."""
     try:
-        print(line, file=sys.stderr if err else sys.stdout, flush=True)
+        print(redact(line), file=sys.stderr if err else sys.stdout, flush=True)
     except (OSError, ValueError):
         pass

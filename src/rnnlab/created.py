@@ -56,6 +56,15 @@ def note(folder: str | os.PathLike) -> Created:
     return created
 
 
+def names_run_folder(exc: OSError) -> bool:
+    """Whether ``exc`` failed on a noted run folder (or on the way to it): Hydra could
+    not make the folder the user asked for."""
+    if not exc.filename:
+        return False
+    failed = Path(os.path.abspath(exc.filename))
+    return any(failed == f or failed in f.parents for f in _noted)
+
+
 def noted(folder: str | os.PathLike) -> Created | None:
     """What ``note`` saw of ``folder`` in this process (None if it was not noted)."""
     return _noted.get(Path(os.path.abspath(folder)))

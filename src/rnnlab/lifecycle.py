@@ -50,11 +50,50 @@ def _on_signal(signum: int, _frame: Any) -> None:
     # SIGKILL can, and rnnlab-doctor repairs what that leaves). A Python handler that
     # does nothing, not SIG_IGN: Python raises "Signal N ignored due to race condition"
     # for a signal that arrives while its handler changes to SIG_IGN.
-    global _received
+    global _received, _deferred, _mark
     _received = signum
+    _mark = len(history)
     for sig in _HANDLED:
         signal.signal(sig, _stopping)
+    if _shield_depth:  # in the middle of a write to the store: after it
+        _deferred = signum
+        return
     raise Interrupted(signum)
+
+
+_mark = 0  # len(history) when the first signal arrived
+
+
+def interrupted_line(prog: str, why: str) -> str:
+    """The one line an interrupted command ends with: the signal and what became of the
+    runs since it arrived (none, KILLED, waiting in the journal)."""
+    return f"{prog}: interrupted ({why}); {what_ended(_mark)}"
+
+
+_shield_depth = 0  # > 0 while a write to the store must not be cut in two
+_deferred: int | None = None  # a signal that arrived meanwhile
+
+
+@contextlib.contextmanager
+def shielded() -> Iterator[None]:
+    """A write to the store (a batch, an artifact, a run's start or end, a sweep's
+    summary) is not cut by a signal: one that arrives meanwhile raises ``Interrupted``
+    when the block ends. A signal inside a database transaction left runs RUNNING (the
+    store locked by the transaction cut short) and messages that were not true."""
+    global _shield_depth, _deferred
+    _shield_depth += 1
+    try:
+        yield
+    finally:
+        _shield_depth -= 1
+        if not _shield_depth and _deferred is not None:
+            signum, _deferred = _deferred, None
+            raise Interrupted(signum)
+
+
+def received() -> int | None:
+    """The first signal this process received (None if none)."""
+    return _received
 
 
 def check_signals() -> None:
@@ -67,6 +106,18 @@ def check_signals() -> None:
 
 def _stopping(_signum: int, _frame: Any) -> None:
     """Signals after the first: the process is already ending its runs."""
+
+
+def exit_on_signal(code: int) -> None:
+    """From now on SIGINT, SIGTERM and SIGHUP end the process at once with ``code`` (the
+    work is done; only exit hooks are left)."""
+
+    def leave(_signum: int, _frame: Any) -> None:
+        os._exit(code)
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in _HANDLED:
+            signal.signal(sig, leave)
 
 
 def install_signal_handlers() -> None:
@@ -142,6 +193,35 @@ def owner_alive(tags: Mapping[str, str]) -> bool | None:
 # --- opening and ending ------------------------------------------------------------------
 
 _open: dict[str, Any] = {}  # run id -> client: runs this process opened and has not ended
+# run id -> (status, written): how this process ended each run (False: it waits in the
+# journal), so that what the commands say is what happened
+ended: dict[str, tuple[str, bool]] = {}
+history: list[tuple[str, str, bool]] = []  # (run id, status, written), in order
+
+
+def what_ended(since: int) -> str:
+    """What became of the runs this process started or ended after ``history[since]``,
+    in a few words for the console: only what happened."""
+    later = history[since:]
+    if not later and not history:
+        return "no run had been recorded yet"
+    finished = {rid: (st, ok) for rid, st, ok in later if st != "RUNNING"}
+    if not finished:
+        return "no run was open"
+    parts = []
+    for status in ("KILLED", "FAILED", "FINISHED"):
+        ids = [rid for rid, (st, ok) in finished.items() if st == status and ok]
+        if ids:
+            runs = f"run {ids[0]}" if len(ids) == 1 else f"{len(ids)} runs"
+            parts.append(f"{runs} marked {status}")
+    waiting = [(rid, st) for rid, (st, ok) in finished.items() if not ok]
+    if waiting:
+        runs = f"run {waiting[0][0]}" if len(waiting) == 1 else f"{len(waiting)} runs"
+        parts.append(
+            f"{runs} to be marked {waiting[0][1]} when the store takes writes again (the "
+            "next rnnlab start against it, or rnnlab-doctor --repair)"
+        )
+    return "; ".join(parts)
 
 
 def start(
@@ -158,8 +238,10 @@ def start(
     all_tags = {**process_tags(), **tags}
     if parent_run_id:
         all_tags[tracking.PARENT_TAG] = parent_run_id
-    run_id = client.create_run(experiment_id, run_name=name, tags=all_tags).info.run_id
-    _open[run_id] = client
+    with shielded():  # a run created is a run this process knows it must end
+        run_id = client.create_run(experiment_id, run_name=name, tags=all_tags).info.run_id
+        _open[run_id] = client
+        history.append((run_id, "RUNNING", True))
     if params:
         tracking.log_batch(client, run_id, params=params)
     return run_id
@@ -176,22 +258,28 @@ def end(
     """End the run (FINISHED, FAILED or KILLED), with the error and its traceback when
     given. If the store cannot take it, the end waits in the journal, the user is told
     (unless ``quiet``: the caller says it once for many runs), and False is returned."""
+
+    with shielded():
+        return _end(client, run_id, status, error, trace, quiet)
+
+
+def _end(client, run_id: str, status: str, error: str | None, trace: str, quiet: bool) -> bool:
     from rnnlab import tracking
 
     _open.pop(run_id, None)
+    if error:
+        error = console.redact(error)
     try:
         if error:
-            error = console.redact(error)
             tags = {ERROR_TAG: error[:5000]}
             if status == "FAILED":
                 tags[tracking.NOTE_TAG] = f"**Failed**: {error[:2000]}"
             tracking.log_batch(client, run_id, tags=tags)
-            if trace:
-                client.log_text(run_id, console.redact(trace), "error.txt")
         client.set_terminated(run_id, status)
-        return True
     except Exception as exc:
         tracking.Pending.add(client.tracking_uri, run_id, status, error)
+        ended[run_id] = (status, False)
+        history.append((run_id, status, False))
         if quiet:
             return False
         console.error(
@@ -200,6 +288,12 @@ def end(
             "recorded on the next rnnlab start against this store (or by rnnlab-doctor)",
         )
         return False
+    ended[run_id] = (status, True)
+    history.append((run_id, status, True))
+    if trace:  # the traceback is an artifact: artifact storage may fail where the store did not
+        with contextlib.suppress(Exception):
+            client.log_text(run_id, console.redact(trace), "error.txt")
+    return True
 
 
 @contextlib.contextmanager

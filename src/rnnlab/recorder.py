@@ -180,10 +180,9 @@ class Recorder:
             why = exc.signal_name if isinstance(exc, lifecycle.Interrupted) else "SIGINT"
             self._stop_worker()
             self._end_open("KILLED", f"interrupted ({why})")
-            what = "the sweep's runs were" if self.sweep else "the run was"
             if self.sweep is not None:
                 self.sweep.finalize(interrupted=True)
-            console.say(f"rnnlab: interrupted ({why}); {what} marked KILLED", err=True)
+            console.say(lifecycle.interrupted_line("rnnlab", why), err=True)
             return 130
 
     def _loop(self) -> int:
@@ -306,6 +305,9 @@ class Recorder:
             created.remove(self.created)  # the worker's files for a run that never was
             console.error("rnnlab", str(exc))
             return 2
+        from rnnlab import lifecycle
+
+        mark = len(lifecycle.history)  # what happens to the runs from here on is said
         self._end_open("KILLED", f"the store failed: {tracking.reason(exc)}", quiet=True)
         if self.sweep is not None:
             cb, self.sweep = self.sweep, None
@@ -315,9 +317,8 @@ class Recorder:
                 pass  # its end waits in the journal (lifecycle.end)
         console.error(
             "rnnlab",
-            f"the MLflow store stopped working ({tracking.reason(exc)}); rnnlab stopped and "
-            "its open runs are marked KILLED when the store takes writes again (the next "
-            "rnnlab start against it, or rnnlab-doctor --repair)",
+            f"the MLflow store stopped working ({tracking.reason(exc)}); rnnlab stopped: "
+            f"{lifecycle.what_ended(mark)}",
         )
         return 1
 
@@ -341,6 +342,10 @@ class Recorder:
         code = os.waitstatus_to_exitcode(status)
         self.status = code
         self._ended.set()
+        from rnnlab import lifecycle
+
+        if lifecycle.received() is not None:
+            return  # this process is stopping on a signal: it says so and exits itself
         if code == 0 or not self._reading.acquire(blocking=False):
             return  # the main loop is reading: it sees the end itself
         try:

@@ -98,17 +98,52 @@ def load_record(client, run_id: str) -> RunRecord:
             raise RecordError(
                 f"run {run_id} has no logged config/results to read ({type(exc).__name__})"
             ) from None
+        return _parse(run, config_file, data_dir, results)
+
+
+def _parse(run, config_file: Path, data_dir: Path, results: Path) -> RunRecord:
+    """The record from the downloaded files; RecordError naming the file that is not what
+    rnnlab wrote (changed by hand, cut short) instead of a traceback."""
+    from rnnlab.config import ConfigError, check_plots
+
+    run_id = run.info.run_id
+    reading = "config/config.yaml"
+    try:
         config = yaml.safe_load(config_file.read_text())
+        try:
+            check_plots(config["plots"])  # what the figures are drawn with
+        except ConfigError as exc:
+            raise RecordError(f"run {run_id}'s logged config/config.yaml has {exc}") from None
+        reading = "results/summary.json"
         summary = json.loads((results / "summary.json").read_text())
+        reading = "results/gradcheck.json"
         check = json.loads((results / "gradcheck.json").read_text())
         check.pop("passed", None)
-        return RunRecord(
-            run_id=run_id,
-            experiment_id=run.info.experiment_id,
-            config=config,
-            dataset=read_dataset(data_dir / "dataset.csv", config),
-            trajectory=read_trajectory(results / "trajectory.csv", summary),
-            curves=read_curves(results / "gradient_over_time.json"),
-            gradcheck=GradCheck(**{**check, "at": tuple(check["at"])}),
-            summary=summary,
-        )
+        gradcheck = GradCheck(**{**check, "at": tuple(check["at"])})
+        reading = "data/dataset.csv"
+        dataset = read_dataset(data_dir / "dataset.csv", config)
+        reading = "results/trajectory.csv"
+        trajectory = read_trajectory(results / "trajectory.csv", summary)
+        values = (trajectory.w, trajectory.loss, trajectory.grad, trajectory.step, dataset.X)
+        if not all(np.all(np.isfinite(v)) for v in values):
+            raise ValueError("it holds values that are not finite numbers")
+        reading = "results/gradient_over_time.json"
+        curves = read_curves(results / "gradient_over_time.json")
+    except RecordError:
+        raise
+    except Exception as exc:  # a file that is not what rnnlab wrote
+        why = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise RecordError(
+            f"run {run_id}'s logged {reading} cannot be read ({why}): was it changed or cut "
+            "short after the run?"
+        ) from None
+    return RunRecord(
+        run_id=run_id,
+        experiment_id=run.info.experiment_id,
+        config=config,
+        dataset=dataset,
+        trajectory=trajectory,
+        curves=curves,
+        gradcheck=gradcheck,
+        summary=summary,
+    )

@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> None:
             console.say(f"rerun of {args.run_id}")
     except KeyboardInterrupt as exc:
         why = exc.signal_name if isinstance(exc, lifecycle.Interrupted) else "SIGINT"
-        console.say(f"rnnlab-rerun: interrupted ({why}); the run was marked KILLED", err=True)
+        console.say(lifecycle.interrupted_line("rnnlab-rerun", why), err=True)
         sys.exit(130)
     except (LookupError, ConfigError, tracking.StoreError) as exc:  # RerunError: LookupError
         console.error("rnnlab-rerun", str(exc))

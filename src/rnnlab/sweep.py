@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import math
 import os
 import sys
 import tempfile
@@ -30,10 +31,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from rnnlab import console, lifecycle
-from rnnlab.config import CONF_DIR, ConfigError, run_params, to_container, validate
+from rnnlab.config import (
+    CONF_DIR,
+    ConfigError,
+    config_overrides,
+    run_params,
+    to_container,
+    validate,
+)
 
 if TYPE_CHECKING:
     from rnnlab.summary import Summary
@@ -108,10 +117,24 @@ def plan(config: DictConfig) -> Plan | None:
 
     if config.hydra.sweeper.get("_target_") not in BASIC_SWEEPERS:
         return None
+    from hydra.errors import HydraException
+
     params = config.hydra.sweeper.get("params") or {}
-    arguments = [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
+    arguments = [f"{k}={v}" for k, v in params.items()] + config_overrides(
+        config.hydra.overrides.task
+    )
     parser = OverridesParser.create(config_loader=_config_loader())
-    overrides = parser.parse_overrides(arguments)
+    try:
+        overrides = parser.parse_overrides(arguments)
+        sizes = [_sweep_size(o) for o in overrides if o.is_sweep_override()]
+    except HydraException as exc:
+        raise SweepRefused(f"cannot read the sweep: {str(exc).strip().splitlines()[0]}") from None
+    _check_values(overrides, config)
+    if math.prod(sizes) > MAX_SWEEP_JOBS:
+        raise SweepRefused(
+            f"the sweep has {math.prod(sizes):,} jobs; at most {MAX_SWEEP_JOBS:,} run in "
+            "one sweep: sweep fewer values, or split it"
+        )
     swept: dict[str, list[str]] = {}
     for o in overrides:
         key = o.get_key_element()
@@ -121,6 +144,71 @@ def plan(config: DictConfig) -> Plan | None:
             swept.pop(key, None)  # a later plain value replaces an earlier sweep
     batches = BasicSweeper.split_arguments(overrides, None)
     return Plan(jobs=[job for batch in batches for job in batch], swept=swept)
+
+
+MAX_SWEEP_JOBS = 10_000  # ~0.2-0.5 s a job: a longer sweep is a mistake or a plan to split
+
+
+def _sweep_size(o) -> int:
+    """How many values the sweep override ``o`` has, counted without listing a range (a
+    range of 10^8 values would take minutes to list). Raises SweepRefused for a sweep the
+    basic sweeper cannot list (``interval``) and for one with no values."""
+    import math as m
+
+    from hydra.core.override_parser.types import RangeSweep
+
+    if not o.is_discrete_sweep():
+        raise SweepRefused(
+            f"{o.input_line}: Hydra's basic sweeper runs lists, range(), choice() and "
+            "glob(), not intervals; an interval needs a sampling sweeper, e.g. "
+            "hydra/sweeper=optuna"
+        )
+    value = o.value()
+    if isinstance(value, RangeSweep):
+        span = (value.stop - value.start) / value.step if value.step else -1
+        n = max(m.ceil(span), 0)
+    else:
+        n = len(list(o.sweep_string_iterator()))
+    if n == 0:
+        raise SweepRefused(f"{o.input_line} has no values: the sweep would run nothing")
+    return n
+
+
+def _check_values(overrides, config: DictConfig) -> None:
+    """Each value a sweep gives a typed key fits the key's type (``iterations=3,abc``):
+    refused before the parent exists rather than found by the job that gets it."""
+    import copy
+
+    from hydra.core.override_parser.types import ChoiceSweep, QuotedString, RangeSweep
+    from omegaconf.errors import OmegaConfBaseException, ValidationError
+
+    trial = copy.deepcopy(config)
+    OmegaConf.set_readonly(trial, False)
+    groups = {o.key_or_group for o in overrides if o.is_sweep_override()} & set(GROUPS)
+    for o in overrides:
+        key = o.key_or_group
+        if key.split(".")[0] in groups or "experiment" in groups:
+            continue  # its node's type depends on the option each job chooses
+        if not o.is_sweep_override() or o.package or key.startswith("hydra") or "/" in key:
+            continue
+        if key.split(".")[0] in GROUPS and "." not in key:
+            continue  # a group's options: checked against the search path
+        if OmegaConf.select(trial, key, default=None) is None and o.is_add():
+            continue
+        value = o.value()
+        values = value.list if isinstance(value, ChoiceSweep) else []
+        if isinstance(value, RangeSweep):
+            values = [value.start]
+        for v in values:
+            if isinstance(v, QuotedString):
+                v = v.text  # the value Hydra passes on
+            try:
+                OmegaConf.update(trial, key, v, merge=False)
+            except ValidationError as exc:  # the value does not fit the key's type
+                why = str(exc).strip().splitlines()[0]
+                raise SweepRefused(f"{key}={v} is not allowed: {why}") from None
+            except OmegaConfBaseException:
+                break  # not a key of this config (Hydra says so at composition)
 
 
 def _config_loader():
@@ -137,7 +225,8 @@ def group_options(group: str, config: DictConfig) -> list[str]:
     loader = _config_loader()
     if loader is None:
         return sorted(f.stem for f in (CONF_DIR / group).glob("*.yaml"))
-    hydra_overrides = [o for o in config.hydra.overrides.hydra if o.startswith("hydra.searchpath")]
+    typed = config_overrides(config.hydra.overrides.hydra)
+    hydra_overrides = [o for o in typed if o.startswith("hydra.searchpath")]
     return sorted(loader.get_group_options(group, config_name="config", overrides=hydra_overrides))
 
 
@@ -221,6 +310,18 @@ def _shared_params(config: dict[str, Any], p: Plan) -> dict[str, str]:
 
 JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 _warming: list = []  # the thread starting joblib's workers, joined before the launch
+
+
+def _check_launcher(config: DictConfig) -> None:
+    """The launcher's settings that would fail the sweep after its parent opened."""
+    launcher = config.hydra.launcher
+    if launcher.get("_target_") == JOBLIB_LAUNCHER:
+        n = launcher.get("n_jobs")
+        if not isinstance(n, int) or isinstance(n, bool) or n == 0:
+            raise SweepRefused(
+                f"hydra.launcher.n_jobs={n} is not allowed: a number of worker processes "
+                "(>= 1), or -1 for one per core (-2: all but one, ...)"
+            )
 
 
 def _warm_joblib_workers(config: DictConfig) -> None:
@@ -337,6 +438,24 @@ def _start_ray(config: DictConfig) -> None:
     atexit.register(stop)
 
 
+def _scrub_hydra_files(config: DictConfig) -> None:
+    """Hydra's own record of a job (``.hydra/*.yaml``) and of a sweep (``multirun.yaml``)
+    keep the command line as typed: hide passwords in URIs there too (written just now,
+    before the job starts)."""
+    folders = [Path(config.hydra.runtime.output_dir) / (config.hydra.output_subdir or "")]
+    files = [p for f in folders if config.hydra.output_subdir for p in f.glob("*.yaml")]
+    if config.hydra.mode == RunMode.MULTIRUN:
+        files.append(Path(config.hydra.sweep.dir) / "multirun.yaml")
+    for path in files:
+        try:
+            text = path.read_text()
+            hidden = console.redact(text)
+            if hidden != text:
+                path.write_text(hidden)
+        except OSError:
+            continue  # not there (or not ours to change): nothing to hide
+
+
 # --- the callback ---------------------------------------------------------------------
 
 
@@ -370,7 +489,28 @@ class MlflowSweepCallback(Callback):
     # --- launching process ---------------------------------------------------------
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from rnnlab import recorder
+        """Plan and check the sweep, then open its parent (see the module's docstring). A
+        mistake of the user's found here stops the sweep in one line (SweepRefused):
+        Hydra would turn any other exception into a warning and run the jobs anyway."""
+        from rnnlab import created
+        from rnnlab.app import user_error
+
+        try:
+            try:
+                self._start(config)
+            except Exception as exc:
+                problem = user_error(exc)
+                if problem is None:
+                    raise
+                raise SweepRefused(problem) from None
+        except SweepRefused:
+            created.remove(created.noted(str(config.hydra.sweep.dir)))  # the folder, if made
+            raise
+
+    def _start(self, config: DictConfig) -> None:
+        from rnnlab import created, recorder
+
+        created.note(str(config.hydra.sweep.dir))  # (so that a folder Hydra cannot make is named)
 
         lifecycle.install_signal_handlers()
         self.launcher_pid = os.getpid()
@@ -384,15 +524,28 @@ class MlflowSweepCallback(Callback):
             if not any(exc.key == s or exc.key.startswith(s + ".") for s in swept):
                 raise SweepRefused(str(exc)) from None
         self.config = to_container(config)
+        _check_launcher(config)
         _warm_joblib_workers(config)
         _start_ray(config)
         self.name = f"sweep-{config.hydra.runtime.choices.get('experiment') or 'rnnlab'}"
-        from rnnlab.config import searchpath_override, user_config_dirs
+        from rnnlab.config import missing_config_dirs, searchpath_override, user_config_dirs
 
         # the user's config folders, which every job (and a rerun of it) composes with
-        self.searchpath = searchpath_override(user_config_dirs(config.hydra.runtime.config_sources))
-        self.overrides = [console.redact(o) for o in config.hydra.overrides.task] + self.searchpath
+        folders = user_config_dirs(config.hydra.runtime.config_sources)
+        missing = missing_config_dirs(folders)
+        if missing:
+            raise SweepRefused(missing)
+        self.searchpath = searchpath_override(folders)
+        self.overrides = [
+            console.redact(o) for o in config_overrides(config.hydra.overrides.task)
+        ] + self.searchpath
         self.sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
+        try:  # Hydra makes it next, and would stop with a traceback after the parent opened
+            Path(self.sweep_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SweepRefused(
+                f"cannot make the sweep folder {self.sweep_dir} (hydra.sweep.dir): {exc.strerror}"
+            ) from None
         if recorder.LINK is not None:  # the launching process records: it opens the parent
             global _linked
             recorder.LINK.send(("sweep-start", self))
@@ -492,6 +645,7 @@ class MlflowSweepCallback(Callback):
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         global _current
+        _scrub_hydra_files(config)
         if _linked is self:
             self.await_parent()
         if self.parent_run_id is None:
@@ -528,23 +682,30 @@ class MlflowSweepCallback(Callback):
             return None
         del _open[self.parent_run_id]
         client = tracking.client_for(self.tracking_uri)
-        try:
-            summaries.end_orphaned_children(client, self.experiment_id, self.parent_run_id)
-            summary = summaries.collect(client, self.experiment_id, self.parent_run_id, self.plan)
-            summaries.log_summary(
-                client, self.parent_run_id, summary, self.config, self.experiment_id
-            )
-            console.say(summary.text())
-        except BaseException as exc:
-            state = "KILLED" if interrupted else "FAILED"
-            why = f"{type(exc).__name__}: {tracking.reason(exc)}"
-            lifecycle.end(client, self.parent_run_id, state, why, quiet=quiet)
-            raise
-        if interrupted or lifecycle._received is not None:
-            status = "KILLED"
-        else:
-            status = "FAILED" if summary.failed or summary.not_started else "FINISHED"
-        lifecycle.end(client, self.parent_run_id, status)
+        # A signal during the summary does not cut it short: an interrupted summary is
+        # still a summary (its table, metrics and figures), and the parent ends KILLED;
+        # the signal takes effect once the parent has ended.
+        with lifecycle.shielded():
+            try:
+                summaries.end_orphaned_children(client, self.experiment_id, self.parent_run_id)
+                summary = summaries.collect(
+                    client, self.experiment_id, self.parent_run_id, self.plan
+                )
+                summaries.log_summary(
+                    client, self.parent_run_id, summary, self.config, self.experiment_id
+                )
+                console.say(summary.text())
+            except Exception as exc:
+                killed = interrupted or lifecycle.received() is not None
+                why = f"{type(exc).__name__}: {tracking.reason(exc)}"
+                state = "KILLED" if killed else "FAILED"
+                lifecycle.end(client, self.parent_run_id, state, why, quiet=quiet)
+                raise
+            if interrupted or lifecycle.received() is not None:
+                status = "KILLED"
+            else:
+                status = "FAILED" if summary.failed or summary.not_started else "FINISHED"
+            lifecycle.end(client, self.parent_run_id, status)
         return summary
 
 

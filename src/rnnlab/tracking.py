@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from importlib.metadata import version
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from rnnlab import console
 
@@ -102,13 +102,7 @@ def fluent_uri(uri: str) -> Iterator[None]:
 
 def redact(uri: str | None) -> str:
     """``uri`` without a password (``http://user:***@host``): safe to print and log."""
-    if not uri or "@" not in uri:
-        return uri or ""
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    return console.redact(uri or "")
 
 
 def resolve_uri(uri: str) -> str:
@@ -185,9 +179,13 @@ def client_for(uri: str, create: bool = True) -> MlflowClient:
     return _clients.setdefault(uri, client)
 
 
+DATABASES = ("postgresql", "mysql", "mssql")  # database stores besides SQLite
+DB_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
+
+
 def _open(uri: str, create: bool) -> MlflowClient:
-    scheme = uri.split(":", 1)[0] if ":" in uri else ""
-    if scheme not in ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks"):
+    scheme = uri.split(":", 1)[0].split("+")[0] if ":" in uri else ""
+    if scheme not in ("sqlite", "http", "https", "databricks", *DATABASES):
         raise StoreError(
             f"tracking.uri={redact(uri)!r} is not allowed: a database URI "
             "(sqlite:///path/mlflow.db, postgresql://...) or a tracking server "
@@ -195,10 +193,15 @@ def _open(uri: str, create: bool) -> MlflowClient:
         )
     path = sqlite_path(uri)
     if path is None:
-        client = MlflowClient(tracking_uri=uri)
+        if scheme in DATABASES:
+            _reachable(uri, scheme)  # MLflow would retry an unreachable database for ~2 min
         try:
+            client = MlflowClient(tracking_uri=uri)
             client.search_experiments(max_results=1)
         except Exception as exc:
+            if scheme in DATABASES:
+                why = reason(exc)
+                raise StoreError(f"cannot use the MLflow store {redact(uri)}: {why}") from None
             raise StoreError(
                 f"the tracking server at {redact(uri)} does not answer as an MLflow server "
                 f"({reason(exc)})"
@@ -225,6 +228,8 @@ def _open(uri: str, create: bool) -> MlflowClient:
         with open(str(path) + ".lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
+                if not path.exists() or not path.stat().st_size:
+                    _create_sqlite(path)
                 client = MlflowClient(tracking_uri=uri)
                 client.search_experiments(max_results=1)  # opens the store: migrations run
             finally:
@@ -232,6 +237,55 @@ def _open(uri: str, create: bool) -> MlflowClient:
     except Exception as exc:
         raise StoreError(f"cannot use the MLflow store {path}: {reason(exc)}") from None
     return client
+
+
+CREATING = ".creating-"  # a store being made: <folder>/.<name>.creating-<pid>
+
+
+def _create_sqlite(path: Path) -> None:
+    """Make a fresh SQLite store at ``path`` whole or not at all: MLflow's schema
+    migrations (~50 steps, ~1 s) run on a file of its own beside it, which replaces
+    ``path`` in one rename once complete. A process stopped during the migrations (a
+    signal, kill -9, a full disk) leaves only that file, which the next creation (under
+    the same lock) removes. Called with the store's lock held."""
+    import sqlite3
+
+    for stale in path.parent.glob(f".{path.name}{CREATING}*"):
+        stale.unlink(missing_ok=True)
+    work = path.with_name(f".{path.name}{CREATING}{os.getpid()}")
+    try:
+        from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+        # the store MLflow would make (its Default experiment's artifacts in ./mlruns),
+        # its connections closed before the file moves
+        store = SqlAlchemyStore(f"sqlite:///{work}", DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH)
+        store.engine.dispose()
+        with contextlib.closing(sqlite3.connect(work)) as db:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # every page in the file itself
+            db.execute("PRAGMA journal_mode=DELETE")
+        os.replace(work, path)
+    finally:
+        for leftover in (work, Path(f"{work}-wal"), Path(f"{work}-shm")):
+            leftover.unlink(missing_ok=True)
+
+
+def _reachable(uri: str, scheme: str, timeout: float = 5.0) -> None:
+    """StoreError unless the database server of ``uri`` takes a TCP connection within
+    ``timeout`` seconds (a socket path or no host: left to the driver)."""
+    import socket
+
+    parts = urlsplit(uri)
+    if not parts.hostname:
+        return
+    port = parts.port or DB_PORTS[scheme]
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise StoreError(
+            f"cannot use the MLflow store {redact(uri)}: {reason(exc)} ({parts.hostname}:{port})"
+        ) from None
 
 
 def is_store_error(exc: BaseException) -> bool:
@@ -278,6 +332,9 @@ def reason(exc: BaseException) -> str:
     while seen is not None and seen not in chain:
         chain.append(seen)
         seen = seen.__cause__ or seen.__context__
+    for e in chain:
+        if isinstance(e, ModuleNotFoundError):
+            return f"its database driver ({e.name}) is not installed"
     text = " | ".join(f"{type(e).__name__}: {e}" for e in chain)
     for needle, words in _REASONS:
         if needle in text:
@@ -289,7 +346,11 @@ def reason(exc: BaseException) -> str:
 class Pending:
     """End states that a store could not take when a run ended (a full disk, a server
     gone), kept in a local journal (``$RNNLAB_STATE_DIR``, default
-    ``~/.local/state/rnnlab/pending.jsonl``) and written on the next start against it."""
+    ``~/.local/state/rnnlab/pending.jsonl``: one JSON object a line, the store's URI
+    without its password) and written on the next start against that store. A line
+    that cannot be read is set aside in ``pending.jsonl.bad`` with one line saying so."""
+
+    STATUSES = ("FINISHED", "FAILED", "KILLED")
 
     @staticmethod
     def path() -> Path:
@@ -300,7 +361,12 @@ class Pending:
     def add(cls, uri: str, run_id: str, status: str, error: str | None) -> None:
         import json
 
-        entry = {"uri": resolve_uri(uri), "run_id": run_id, "status": status, "error": error}
+        entry = {
+            "uri": redact(resolve_uri(uri)),
+            "run_id": run_id,
+            "status": status,
+            "error": console.redact(error) if error else error,
+        }
         try:
             cls.path().parent.mkdir(parents=True, exist_ok=True)
             with open(cls.path(), "a") as f:
@@ -309,24 +375,43 @@ class Pending:
             pass  # nowhere to keep it: rnnlab-doctor still finds the run by its dead owner
 
     @classmethod
-    def apply(cls, client: MlflowClient) -> None:
-        """Write this store's waiting end states; keep the others (and any that fail)."""
+    def _read(cls, raw: bytes) -> tuple[list[tuple[str, dict]], list[bytes]]:
+        """(readable entries with their line, unreadable lines) of the journal's bytes."""
         import json
 
+        good, bad = [], []
+        for line in raw.splitlines():
+            if not line.strip():
+                continue
+            try:
+                text = line.decode("utf-8")
+                entry = json.loads(text)
+                ok = (
+                    isinstance(entry, dict)
+                    and all(isinstance(entry.get(k), str) for k in ("uri", "run_id", "status"))
+                    and entry["status"] in cls.STATUSES
+                    and isinstance(entry.get("error"), str | type(None))
+                )
+            except ValueError:  # not UTF-8, not JSON
+                ok = False
+            if ok:
+                good.append((text, entry))
+            else:
+                bad.append(line)
+        return good, bad
+
+    @classmethod
+    def apply(cls, client: MlflowClient) -> None:
+        """Write this store's waiting end states; keep the others (and any that fail)."""
         path = cls.path()
-        if not path.exists():
-            return
-        uri, keep = resolve_uri(client.tracking_uri), []
         try:
-            lines = path.read_text().splitlines()
+            raw = path.read_bytes()
         except OSError:
             return
-        for line in lines:
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if entry.get("uri") != uri:
+        good, bad = cls._read(raw)
+        uri, keep = redact(resolve_uri(client.tracking_uri)), []
+        for line, entry in good:
+            if entry["uri"] != uri:
                 keep.append(line)
                 continue
             try:
@@ -335,17 +420,27 @@ class Pending:
                     if entry.get("error"):
                         client.set_tag(entry["run_id"], "error", entry["error"][:5000])
                     client.set_terminated(entry["run_id"], entry["status"])
-                    print(
+                    console.say(
                         f"rnnlab: recorded run {entry['run_id']} as {entry['status']} "
                         "(its end could not be written when it stopped)",
-                        file=sys.stderr,
+                        err=True,
                     )
             except mlflow.exceptions.RestException:
                 continue  # the run is gone from the store: nothing to record
             except Exception:
                 keep.append(line)
         try:
-            path.write_text("".join(f"{ln}\n" for ln in keep))
+            if bad:
+                aside = path.with_name(path.name + ".bad")
+                with open(aside, "ab") as f:
+                    f.write(b"".join(line + b"\n" for line in bad))
+                console.say(
+                    f"rnnlab: {len(bad)} line(s) of the journal {path} could not be read; "
+                    f"set aside in {aside}",
+                    err=True,
+                )
+            if bad or len(keep) != len(good):
+                path.write_text("".join(f"{ln}\n" for ln in keep))
         except OSError:
             pass
 
@@ -479,6 +574,21 @@ def source_tags(source: str) -> dict[str, str]:
 # --- logging ---------------------------------------------------------------------------
 
 
+def _shielded(write):
+    """``write`` is not cut in two by a signal (``lifecycle.shielded``): a signal during
+    it takes effect when it returns."""
+
+    @functools.wraps(write)
+    def whole(*args, **kwargs):
+        from rnnlab import lifecycle
+
+        with lifecycle.shielded():
+            return write(*args, **kwargs)
+
+    return whole
+
+
+@_shielded
 def log_batch(
     client: MlflowClient,
     run_id: str,
@@ -522,6 +632,7 @@ def scalars(values: Mapping[str, float | None], now: int | None = None) -> list[
     ]
 
 
+@_shielded
 def log_dataset(client: MlflowClient, run_id: str, name: str, digest: str, X, t) -> None:
     """The training data as an MLflow dataset input (with its digest)."""
     from mlflow.entities import DatasetInput, InputTag
@@ -552,15 +663,18 @@ def _duplicate_dataset(exc: Exception) -> bool:
     )
 
 
+@_shielded
 def log_files(client: MlflowClient, run_id: str, folder: Path, artifact_path: str | None) -> None:
     """Every file under ``folder`` as artifacts under ``artifact_path``."""
     client.log_artifacts(run_id, str(folder), artifact_path)
 
 
+@_shielded
 def log_text(client: MlflowClient, run_id: str, text: str, path: str) -> None:
     client.log_text(run_id, text, path)
 
 
+@_shielded
 def log_table(client: MlflowClient, run_id: str, table: Mapping[str, list], path: str) -> None:
     client.log_table(run_id, data=dict(table), artifact_file=path)
 
@@ -656,9 +770,31 @@ def run_url(client: MlflowClient, experiment_id: str, run_id: str) -> str:
 
 # --- the model -------------------------------------------------------------------------
 
+
+@contextlib.contextmanager
+def _model_files_only() -> Iterator[None]:
+    """While a model is logged: MLflow copies no uv project files (``uv.lock``,
+    ``pyproject.toml``: it would find the checkout's) and Python writes no bytecode into
+    the model's folder (MLflow imports the model's code to check it; rnnlab turns
+    bytecode caching on for its start-up, see ``rnnlab/__init__.py``)."""
+    before_env = os.environ.get("MLFLOW_UV_AUTO_DETECT")
+    before_bytecode = sys.dont_write_bytecode
+    os.environ["MLFLOW_UV_AUTO_DETECT"] = "false"
+    sys.dont_write_bytecode = True
+    try:
+        yield
+    finally:
+        sys.dont_write_bytecode = before_bytecode
+        if before_env is None:
+            os.environ.pop("MLFLOW_UV_AUTO_DETECT", None)
+        else:
+            os.environ["MLFLOW_UV_AUTO_DETECT"] = before_env
+
+
 MODEL_CODE = Path(__file__).with_name("pyfunc_model.py")
 
 
+@_shielded
 def log_model(
     client: MlflowClient,
     experiment_id: str,
@@ -693,7 +829,7 @@ def log_model(
         weights.write_text(json.dumps({"wx": float(wx), "wrec": float(wrec)}))
         # Model.log with an explicit run id: no fluent "active run" is resumed (and ended);
         # it logs through MLflow's process-wide store, set to this one for the call only
-        with fluent_uri(client.tracking_uri):
+        with fluent_uri(client.tracking_uri), _model_files_only():
             mlflow.models.Model.log(
                 artifact_path=None,
                 name="model",
