@@ -147,6 +147,11 @@ CASES = [
         ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=0", "iterations=3,4"],
         "hydra.launcher.n_jobs=0 is not allowed",
     ),
+    Case(
+        "sweep-server-down",
+        ["-m", "iterations=3,4", "tracking.uri=http://127.0.0.1:{port}"],
+        "does not answer as an MLflow server",
+    ),
     Case("sweep-folder-in-proc", ["-m", "hydra.sweep.dir=/proc/x", "iterations=3,4"], "sweep"),
     # a logged run whose artifacts were changed after it ended
     Case("plot-cut-trajectory", ["{cut}"], "results/trajectory.csv cannot be read", "rnnlab-plot"),
@@ -280,6 +285,8 @@ def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, case, ready_stor
         assert all(r.info.status != "RUNNING" for r in after)
     if case.script == "rnnlab" and "-m" not in case.args:  # no run folder for a refused run
         assert not (tmp_path / "outputs" / "runs").exists()
+    if case.script == "rnnlab" and "-m" in case.args:  # nor a sweep folder for a sweep
+        assert not (tmp_path / "outputs" / "multirun").exists()
 
 
 def test_a_refused_artifact_folder_does_not_stick_to_the_experiment(tmp_path):

@@ -7,8 +7,8 @@ job is recorded. A user may point that folder anywhere: at the current folder
 (``hydra.run.dir=.``), at a folder holding their files, at one that exists and is
 empty. ``note`` looks before Hydra creates anything (rnnlab's callback calls it from
 ``on_run_start``); ``remove`` later takes away only the job's own entries (``.hydra``,
-``artifacts``, ``*.log``) that were not there then, and only the folders it made, each
-only once it is empty. A folder that was not noted is never touched.
+``artifacts``, ``multirun.yaml``, ``*.log``) that were not there then, and only the
+folders it made, each only once it is empty. A folder that was not noted is never touched.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ class Created:
     existing: frozenset[str]  # names in the folder before the job (empty for a new one)
 
 
-JOB_ENTRIES = (".hydra", "artifacts")  # Hydra's record of the job; rnnlab's files for it
+# Hydra's record of a job (and of a sweep); rnnlab's files for the job
+JOB_ENTRIES = (".hydra", "artifacts", "multirun.yaml")
 
 
 def _job_entry(entry: Path) -> bool:

@@ -2,9 +2,10 @@
 
 Importing a command's modules (Hydra, MLflow, matplotlib) takes 0.3-2 s; a signal then
 (Ctrl-C at once, a scheduler's SIGTERM) ended the command with the default action (exit
--15, -1) and no word. Installed here, before those imports, a signal there ends it (once
-the imports are done) with the one line every interruption gets and exit status 130. Only the standard library and
-``lifecycle`` are imported before the handlers are in place.
+-15, -1) and no word. Installed here, before those imports, a signal there ends it
+(once the imports are done) with the one line every interruption gets and exit status
+130. Only the standard library and ``lifecycle`` are imported before the handlers are
+in place.
 """
 
 from __future__ import annotations

@@ -471,6 +471,7 @@ class MlflowSweepCallback(Callback):
         self.overrides: list[str] = []
         self.searchpath: list[str] = []  # the user's config folders, as one override
         self.sweep_dir = ""
+        self.sweep_folder = None  # created.Created: the sweep's folder before Hydra made it
 
     # --- a single run -----------------------------------------------------------------
 
@@ -510,7 +511,9 @@ class MlflowSweepCallback(Callback):
     def _start(self, config: DictConfig) -> None:
         from rnnlab import created, recorder
 
-        created.note(str(config.hydra.sweep.dir))  # (so that a folder Hydra cannot make is named)
+        # what Hydra will make of the sweep's folder: named if it cannot be made, taken
+        # away again if the sweep is refused before its first job
+        self.sweep_folder = created.note(str(config.hydra.sweep.dir))
 
         lifecycle.install_signal_handlers()
         self.launcher_pid = os.getpid()
@@ -567,6 +570,9 @@ class MlflowSweepCallback(Callback):
         reply = recorder.LINK.recv()
         self.answered = True
         if reply[0] == "refused":
+            from rnnlab import created
+
+            created.remove(self.sweep_folder)  # its folder and multirun.yaml: no sweep ran
             raise SweepRefused(reply[1])
         self.tracking_uri, self.experiment_id, self.parent_run_id = reply[1:]
 
