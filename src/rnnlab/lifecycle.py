@@ -81,6 +81,9 @@ def shielded() -> Iterator[None]:
     when the block ends. A signal inside a database transaction left runs RUNNING (the
     store locked by the transaction cut short) and messages that were not true."""
     global _shield_depth, _deferred
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only: its writes are what to shield
+        return
     _shield_depth += 1
     try:
         yield

@@ -366,13 +366,40 @@ class Recorder:
         self._ended.wait()
         return self.status
 
-    def _stop_worker(self) -> None:
+    def _stop_worker(self, grace: float = 10.0) -> None:
+        """End the worker: SIGTERM, then SIGKILL if it has not ended within ``grace``
+        seconds. Meanwhile what it still sends is read and dropped: a worker blocked
+        writing a job's result into a full pipe (the recorder stopped reading), with its
+        signals already spent, would otherwise never end, and the command would hang."""
+        import time
+
+        if self._ended.is_set():
+            return
+        try:
+            os.kill(self.worker_pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + grace
+        while not self._ended.wait(0.05) and time.monotonic() < deadline:
+            self._drain()
         if not self._ended.is_set():
             try:
-                os.kill(self.worker_pid, signal.SIGTERM)
+                os.kill(self.worker_pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            self._wait_worker()
+        self._wait_worker()
+
+    def _drain(self) -> None:
+        """Read and drop what the worker has sent (nothing is recorded any more)."""
+        if not self._reading.acquire(blocking=False):
+            return
+        try:
+            while self.link.poll(0):
+                self.link.recv_bytes()
+        except (EOFError, OSError):
+            pass
+        finally:
+            self._reading.release()
 
 
 class _StoreFailed(Exception):
