@@ -21,21 +21,20 @@ from typing import NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import ConfigCompositionException, MissingConfigException
 from hydra.types import RunMode
 from omegaconf import DictConfig
-from omegaconf.errors import OmegaConfBaseException
 
 from rnnlab import console, created, recorder, runner
 from rnnlab.config import (
     CONF_DIR,
-    ConfigError,
+    conf_options,
     config_overrides,
     missing_config_dirs,
     register_configs,
     searchpath_override,
     user_config_dirs,
 )
+from rnnlab.errors import user_error
 
 register_configs()
 
@@ -164,53 +163,8 @@ def override_errors(args: list[str]) -> str | None:
             return f"the override {arg!r} has no key: write key=value (e.g. iterations=200)"
         group = override.key_or_group
         if (CONF_DIR / group).is_dir() and not override.is_delete() and override.value() is None:
-            options = sorted(f.stem for f in (CONF_DIR / group).glob("*.yaml"))
+            options = conf_options(group)
             return f"{group}=null is not allowed: choose one of {', '.join(options)}"
-    return None
-
-
-def user_error(exc: BaseException) -> str | None:
-    """One line for a mistake in the user's config or overrides (or a store that cannot
-    be used); None for anything else."""
-    from hydra.errors import OverrideParseException, SearchPathException
-
-    if isinstance(exc, ConfigError):
-        return str(exc)
-    if isinstance(exc, SearchPathException):  # --config-dir DIR that is not there
-        return (
-            str(exc).strip().splitlines()[0].replace("Additional config directory", "--config-dir")
-        )
-    if isinstance(exc, OSError) and created.names_run_folder(exc):
-        where = exc.filename
-        return (
-            f"cannot make the run folder {where} (hydra.run.dir / hydra.sweep.dir): {exc.strerror}"
-        )
-    if type(exc).__name__ == "StoreError":  # tracking.StoreError (not imported here: mlflow)
-        return str(exc)
-    if isinstance(exc, OverrideParseException):
-        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-        return f"cannot read an override: {lines[0] if lines else exc}"
-    if isinstance(exc, MissingConfigException) and exc.missing_cfg_file and exc.options:
-        group, _, option = exc.missing_cfg_file.rpartition("/")
-        return (
-            f"{group}={option} is not an option of group '{group}': "
-            f"choose one of {', '.join(exc.options)}"
-        )
-    if isinstance(exc, ConfigCompositionException | OmegaConfBaseException):
-        lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
-        key = getattr(exc, "full_key", None)
-        if key and lines and not lines[0].startswith(str(key)):
-            lines[0] = f"{key}: {lines[0]}"  # which key, first
-        cause = exc.__cause__
-        if isinstance(cause, OmegaConfBaseException):
-            lines.append(_first_line(str(cause)))
-        keep = []
-        for ln in lines:
-            if ln.startswith(("Config search path", "full_key", "object_type", "reference_type")):
-                break
-            if ln not in keep:
-                keep.append(ln)
-        return "; ".join(keep) or type(exc).__name__
     return None
 
 

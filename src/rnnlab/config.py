@@ -330,12 +330,18 @@ def _check_optimizer(o: DictConfig, key: str) -> None:
 GROUPS = ("data", "init", "optimizer", "plots", "tracking")  # one option each, required
 
 
+def conf_options(group: str) -> list[str]:
+    """The options of ``group`` in rnnlab's conf/ (the user's folders: the running Hydra's
+    config loader, see ``sweep.group_options``)."""
+    return sorted(f.stem for f in (CONF_DIR / group).glob("*.yaml"))
+
+
 def _check_groups(cfg: DictConfig) -> None:
     """Each group chose an option (``init=null`` or ``~data`` leave none)."""
     for group in GROUPS:
         node = cfg.get(group) if group in cfg else None
         if not isinstance(node, DictConfig):
-            options = sorted(f.stem for f in (CONF_DIR / group).glob("*.yaml"))
+            options = conf_options(group)
             _check(False, group, node, f"one of the options of group {group}: {', '.join(options)}")
 
 

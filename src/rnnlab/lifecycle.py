@@ -196,10 +196,10 @@ def owner_alive(tags: Mapping[str, str]) -> bool | None:
 # --- opening and ending ------------------------------------------------------------------
 
 _open: dict[str, Any] = {}  # run id -> client: runs this process opened and has not ended
-# run id -> (status, written): how this process ended each run (False: it waits in the
-# journal), so that what the commands say is what happened
-ended: dict[str, tuple[str, bool]] = {}
-history: list[tuple[str, str, bool]] = []  # (run id, status, written), in order
+# (run id, status, written), in order: how this process started (RUNNING) and ended each
+# run (written False: the end waits in the journal), so that what the commands say is
+# what happened
+history: list[tuple[str, str, bool]] = []
 
 
 def what_ended(since: int) -> str:
@@ -281,7 +281,6 @@ def _end(client, run_id: str, status: str, error: str | None, trace: str, quiet:
         client.set_terminated(run_id, status)
     except Exception as exc:
         tracking.Pending.add(client.tracking_uri, run_id, status, error)
-        ended[run_id] = (status, False)
         history.append((run_id, status, False))
         if quiet:
             return False
@@ -291,7 +290,6 @@ def _end(client, run_id: str, status: str, error: str | None, trace: str, quiet:
             "recorded on the next rnnlab start against this store (or by rnnlab-doctor)",
         )
         return False
-    ended[run_id] = (status, True)
     history.append((run_id, status, True))
     if trace:  # the traceback is an artifact: artifact storage may fail where the store did not
         with contextlib.suppress(Exception):

@@ -264,7 +264,7 @@ class Recorder:
 
     def _finish_job(self, num: int, label: str, prepared) -> None:
         from rnnlab import console, runner
-        from rnnlab.app import user_error
+        from rnnlab.errors import user_error
 
         opened = self.opened.pop(num)
         try:

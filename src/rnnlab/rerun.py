@@ -24,7 +24,6 @@ from typing import Any
 import yaml
 
 from rnnlab import console, lifecycle, runner, summary, sweep, tracking
-from rnnlab.app import user_error
 from rnnlab.config import (
     SEARCHPATH_KEY,
     ConfigError,
@@ -35,6 +34,7 @@ from rnnlab.config import (
     validate,
 )
 from rnnlab.config import compose as compose_config
+from rnnlab.errors import user_error
 
 # Where a run is stored is not part of what it computes, and the logged URI is redacted:
 # the one logged key a rerun does not compare (it records into the current store).

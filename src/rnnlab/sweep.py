@@ -38,11 +38,13 @@ from rnnlab import console, lifecycle
 from rnnlab.config import (
     CONF_DIR,
     ConfigError,
+    conf_options,
     config_overrides,
     run_params,
     to_container,
     validate,
 )
+from rnnlab.config import GROUPS as config_groups
 
 if TYPE_CHECKING:
     from rnnlab.summary import Summary
@@ -53,7 +55,7 @@ BASIC_SWEEPERS = (  # sweepers that expand the grid as plan() does
     "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
     "hydra_plugins.rnnlab_sweeper.Sweeper",
 )
-GROUPS = ("data", "init", "optimizer", "plots", "tracking", "experiment")
+GROUPS = (*config_groups, "experiment")  # the choices a sweep can vary
 
 
 class SweepRefused(BaseException):
@@ -224,7 +226,7 @@ def group_options(group: str, config: DictConfig) -> list[str]:
     and the user's own folders: ``--config-dir``, ``hydra.searchpath``)."""
     loader = _config_loader()
     if loader is None:
-        return sorted(f.stem for f in (CONF_DIR / group).glob("*.yaml"))
+        return conf_options(group)
     typed = config_overrides(config.hydra.overrides.hydra)
     hydra_overrides = [o for o in typed if o.startswith("hydra.searchpath")]
     return sorted(loader.get_group_options(group, config_name="config", overrides=hydra_overrides))
@@ -494,7 +496,7 @@ class MlflowSweepCallback(Callback):
         mistake of the user's found here stops the sweep in one line (SweepRefused):
         Hydra would turn any other exception into a warning and run the jobs anyway."""
         from rnnlab import created
-        from rnnlab.app import user_error
+        from rnnlab.errors import user_error
 
         try:
             try:
