@@ -166,13 +166,15 @@ def test_gd_from_explode_oscillate_stops_at_the_loss_bound_named_diverged(tmp_pa
     new_store(tmp_path / "outputs" / "mlflow.db")
     proc = run_cli(["optimizer=gd", "init=explode_oscillate", "plots=none"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "Training diverged at iteration 1" in proc.stdout and proc.stderr == ""
+    # one story: where it diverged, no final loss (the console, the description, metrics)
+    assert "Training diverged at iteration 1: no final loss" in proc.stdout
+    assert "Final loss" not in proc.stdout and proc.stderr == ""
     client = store(tmp_path)
     (run,) = all_runs(client)
     # Finished (it ran as asked), told apart from a good run by its name and description
     assert run.info.status == "FINISHED"
-    assert run.info.run_name == "(diverged) gd-explode_oscillate"
-    assert run.data.tags["mlflow.note.content"].endswith("diverged at iteration 1")
+    assert run.info.run_name == "gd-explode_oscillate (diverged)"
+    assert "diverged at iteration 1: no final loss" in run.data.tags["mlflow.note.content"]
     m = run.data.metrics
     assert m["diverged"] == 1 and m["diverged_at"] == 1 and run.data.tags["status"] == "diverged"
     # no final loss, weights or test output: nothing to scale a comparison to a blow-up

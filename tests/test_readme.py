@@ -272,9 +272,11 @@ def model_block(ws: Workspace, s: Snippet) -> None:
     out = ok(python(ws, s.text)).strip().splitlines()
     run = ws.store.get_run(ws.ids["RUN_ID"])
     wx, wrec = run.data.metrics["final_wx"], run.data.metrics["final_wrec"]
-    expected = (0.66 * wrec + 0.33) * wrec * wx + 1.0 * wx  # s3 = x3 wx + wrec (x2 wx + wrec x1 wx)
+    x = np.array([0.66, 0.33, 0.33, 0.66, 1.0] * 4)  # the README's input: 20 steps
+    expected = wx * np.sum(wrec ** np.arange(len(x) - 1, -1, -1) * x)  # y = wx sum wrec^(T-k) x_k
     got = float(re.findall(r"[-\d.e+]+", out[-1])[0])
     assert np.isclose(got, expected, rtol=1e-6), (out, expected)
+    assert abs(got - x.sum()) < 0.02 * x.sum()  # "within a few percent" of the sum, as it says
 
 
 def python(ws: Workspace, code: str) -> subprocess.CompletedProcess:

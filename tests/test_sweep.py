@@ -44,7 +44,7 @@ def check_compare_starts(tmp_path, proc, iterations):
     runs = by_exp["compare_starts"]
     assert len(runs) == 15
     parent, children = parent_and_children(runs)
-    assert parent.info.status == "FINISHED" and parent.info.run_name == "sweep-compare_starts"
+    assert parent.info.status == "FINISHED" and parent.info.run_name == "compare_starts #1"
     assert parent.info.run_id in proc.stdout
     assert len(children) == 14 and all(c.info.status == "FINISHED" for c in children)
     pairs = {(c.data.params["init.name"], c.data.params["optimizer.name"]) for c in children}
@@ -59,7 +59,7 @@ def check_compare_starts(tmp_path, proc, iterations):
         if m["diverged"] == 0:  # the history ends at the final point
             assert m["loss"] == m["final_loss"]
         else:  # bounded: a diverged run is named so, and its loss stayed near its start
-            assert child.info.run_name.startswith("(diverged) ") and "final_loss" not in m
+            assert child.info.run_name.endswith(" (diverged)") and "final_loss" not in m
             losses = [x.value for x in client.get_metric_history(child.info.run_id, "loss")]
             assert max(losses) <= 1e6 * losses[0]
         assert child.data.tags["mlflow.source.name"].startswith("rnnlab init=")
@@ -99,7 +99,7 @@ def check_compare_starts(tmp_path, proc, iterations):
     assert pm["best_final_loss"] == best.data.metrics["final_loss"]
     note = pt["mlflow.note.content"]
     assert "14 jobs, 11 finished, 3 diverged, 0 failed" in note
-    assert best.info.run_name in note and "(diverged) gd-explode" in note
+    assert best.info.run_name in note and "gd-explode (diverged)" in note
     # the best run's model, on the parent
     mlflow.set_tracking_uri(client.tracking_uri)
     model = mlflow.pyfunc.load_model(f"runs:/{parent.info.run_id}/model")
@@ -110,10 +110,10 @@ def check_compare_starts(tmp_path, proc, iterations):
     out = proc.stdout.splitlines()
     job_lines = [ln for ln in out if ln.startswith("[job ")]
     assert len(job_lines) == 14 and "experiment=compare_starts" not in job_lines[0]
-    assert out[0].startswith("Sweep sweep-compare_starts: 14 jobs; MLflow parent run")
+    assert out[0].startswith("Sweep compare_starts #1: 14 jobs; MLflow parent run")
     assert "14 jobs, 11 finished, 3 diverged, 0 failed" in proc.stdout
     assert "explode_oscillate" in proc.stdout
-    assert len(out) == 1 + 14 + 15 + 2, proc.stdout
+    assert len(out) == 1 + 14 + 15 + 2 + 3, proc.stdout  # + the sweep's three UI links
     assert proc.stderr == "", proc.stderr[-2000:]
     return parent, children
 

@@ -110,6 +110,7 @@ def _sweep_job(cfg: DictConfig, output_dir: Path, overrides: list[str]) -> float
             extra_tags={sweep.SWEEP_JOB_TAG: str(ctx.job_num), **sweep.worker_tags()},
             tracking_uri=ctx.tracking_uri,
             log_model=False,  # the sweep logs the best run's model once, on its parent
+            job=runner.SweepJob.of(ctx.job_num, overrides, ctx.swept),
         )
     except Exception as exc:
         console.say(f"{job}: FAILED: {user_error(exc) or f'{type(exc).__name__}: {exc}'}")

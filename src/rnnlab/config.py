@@ -182,6 +182,7 @@ class TrackingConfig:
     experiment: str = "rnnlab"
     description: str | None = None
     log_model: bool = True
+    ui_url: str | None = None  # the MLflow UI of the printed links (see rnnlab.ui.base_url)
 
 
 @dataclass

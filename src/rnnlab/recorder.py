@@ -260,6 +260,7 @@ class Recorder:
             experiment_id=cb.experiment_id,
             extra_tags={sweep.SWEEP_JOB_TAG: str(num)},
             tracking_uri=cb.tracking_uri,
+            job=runner.SweepJob.of(num, overrides, cb.plan.swept if cb.plan else ()),
         )
 
     def _finish_job(self, num: int, label: str, prepared) -> None:

@@ -239,6 +239,7 @@ def rerun_sweep(
                     tracking_uri=tracking_uri,
                     source=" ".join(["rnnlab", *all_overrides]),
                     log_model=False,
+                    job=runner.SweepJob.of(num, all_overrides, plan.swept),
                 )
             except Exception as exc:
                 console.say(f"{line}: FAILED: {type(exc).__name__}: {exc}")

@@ -342,15 +342,28 @@ def draw_figures(
 # --- 3. record --------------------------------------------------------------------------
 
 
-def run_name(config: Mapping[str, Any], trajectory: Trajectory | None = None) -> str:
-    """``rprop-lab_start``; a diverged run says so first in its name, so the runs table
-    (which cuts long names short) tells it apart from a finished one at a glance."""
+def run_name(
+    config: Mapping[str, Any], trajectory: Trajectory | None = None, job: SweepJob | None = None
+) -> str:
+    """``rprop-lab_start``: the optimiser and the start. A sweep's child starts with its
+    job number and ends with the swept values the rest does not say (``#7 gd-steady
+    learning_rate=0.001``), so that what tells two children apart comes before where the
+    runs table cuts names short; a diverged run ends in ``(diverged)``."""
     init = config["init"]
     start = init["name"]
     if start == CUSTOM_START:  # a start of one's own: its weights say which
         start = f"({init['wx']:g}, {init['wrec']:g})"
     name = f"{optimizer_id(config['optimizer'])}-{start}"
-    return f"(diverged) {name}" if trajectory is not None and trajectory.diverged else name
+    if job is not None:
+        name = " ".join(filter(None, (f"#{job.num}", name, job.extra)))
+    return f"{name} (diverged)" if trajectory is not None and trajectory.diverged else name
+
+
+def diverged_text(traj: Trajectory) -> str:
+    """A diverged run's one story, for the console, its description and a sweep's line:
+    where it diverged and that it has no final loss (only its last finite point)."""
+    last = f"{traj.final_loss:.3g} at iteration {traj.iterations}" if len(traj.loss) else "none"
+    return f"diverged at iteration {traj.diverged_at}: no final loss (last finite loss {last})"
 
 
 def description(result: JobResult) -> str:
@@ -358,12 +371,22 @@ def description(result: JobResult) -> str:
     traj, init = result.trajectory, result.config["init"]
     label = optimizer_label(result.config["optimizer"])
     start = f"{init['name']} ({init['wx']:g}, {init['wrec']:g})"
-    loss = f"{traj.final_loss:.3g}" if traj.final_loss is not None else "not finite"
-    end = f"{traj.status} at iteration {traj.diverged_at}" if traj.diverged else traj.status
-    return f"{label} from {start}: {traj.iterations} iterations, final loss {loss}, {end}"
+    if traj.diverged:
+        return f"{label} from {start}: {diverged_text(traj)}"
+    return (
+        f"{label} from {start}: {traj.iterations} iterations, "
+        f"final loss {traj.final_loss:.3g}, {traj.status}"
+    )
 
 
-def record(client, experiment_id: str, run_id: str, result: JobResult, log_model: bool) -> None:
+def record(
+    client,
+    experiment_id: str,
+    run_id: str,
+    result: JobResult,
+    log_model: bool,
+    job: SweepJob | None = None,
+) -> None:
     """What ``compute`` made, onto the open run: metrics, tags (status, description, a
     diverged run's name), the dataset, the model. (``write``'s files are logged apart.)"""
     from rnnlab import tracking
@@ -377,7 +400,7 @@ def record(client, experiment_id: str, run_id: str, result: JobResult, log_model
             "status": traj.status,
             "data_digest": result.dataset.digest,
             tracking.NOTE_TAG: description(result),
-            tracking.RUN_NAME_TAG: run_name(result.config, traj),
+            tracking.RUN_NAME_TAG: run_name(result.config, traj, job),
         },
     )
     log_dataset(client, run_id, result.dataset)
@@ -434,6 +457,39 @@ class Opened:
     experiment_id: str
     tracking_uri: str
     run_id: str
+    job: SweepJob | None = None
+
+
+@dataclass(frozen=True)
+class SweepJob:
+    """A sweep's child: its job number and its swept values (key -> value, as in its
+    overrides). Its run's name starts with the number and ends with the values the
+    optimiser-start name does not say; each value is also its param ``choice.<key>``."""
+
+    num: int
+    swept: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, num: int, overrides: Sequence[str], swept: Sequence[str]) -> SweepJob:
+        """Job ``num`` of a sweep over the keys ``swept``, from its overrides."""
+        values = dict(o.split("=", 1) for o in overrides if "=" in o)
+        return cls(num, {k: values[k] for k in swept if k in values})
+
+    @property
+    def extra(self) -> str:
+        return " ".join(
+            f"{k.rsplit('.', 1)[-1]}={v}" for k, v in self.swept.items() if k not in NAMED_KEYS
+        )
+
+    @property
+    def params(self) -> dict[str, str]:
+        """``choice.<key>``: MLflow's compare view starts its parallel coordinates on the
+        first three params (alphabetically) that differ between the runs: these."""
+        return {f"{CHOICE_PREFIX}{k}": str(v) for k, v in self.swept.items()}
+
+
+CHOICE_PREFIX = "choice."
+NAMED_KEYS = ("init", "init.name", "optimizer", "optimizer.name")  # said by run_name
 
 
 def prepare(
@@ -475,6 +531,7 @@ def open_run(
     extra_tags: Mapping[str, str] | None = None,
     tracking_uri: str | None = None,
     source: str | None = None,
+    job: SweepJob | None = None,
 ) -> Opened:
     """Open the job's run (its store and experiment first): params, tags, config files.
 
@@ -487,9 +544,10 @@ def open_run(
     client, tracking_uri, experiment_id = _store(config["tracking"], tracking_uri, experiment_id)
     config["tracking"]["uri"] = tracking_uri  # the store it is really in
     if parent_run_id is None:
-        from rnnlab import doctor
+        from rnnlab import doctor, ui
 
         doctor.offer(client)
+        ui.save_results_view(client, experiment_id)
     tags = {
         **tracking.source_tags(console.redact(source or " ".join(["rnnlab", *overrides]))),
         "optimizer": optimizer_id(config["optimizer"]),
@@ -498,12 +556,13 @@ def open_run(
         "data_seed": str(config["data"]["seed"]),
         **(extra_tags or {}),
     }
+    params = {**run_params(config), **(job.params if job else {})}
     run_id = lifecycle.start(
-        client, experiment_id, run_name(config), tags, parent_run_id, run_params(config)
+        client, experiment_id, run_name(config, job=job), tags, parent_run_id, params
     )
     with lifecycle.owning(client, run_id, finish=False):
         tracking.log_files(client, run_id, write_config(config, overrides, folder), "config")
-    return Opened(client, experiment_id, tracking_uri, run_id)
+    return Opened(client, experiment_id, tracking_uri, run_id, job)
 
 
 def finish_run(opened: Opened, prepared: Prepared, log_model: bool | None = None) -> RunResult:
@@ -521,7 +580,7 @@ def finish_run(opened: Opened, prepared: Prepared, log_model: bool | None = None
             if problem is not None:
                 raise problem
             wants_model = config["tracking"]["log_model"] if log_model is None else log_model
-            record(client, opened.experiment_id, run_id, prepared.result, wants_model)
+            record(client, opened.experiment_id, run_id, prepared.result, wants_model, opened.job)
             if prepared.files is not None:
                 prepared.files.wait()
             for sub in ("data", "results", "figures"):
@@ -552,6 +611,7 @@ def execute(
     tracking_uri: str | None = None,
     source: str | None = None,
     log_model: bool | None = None,
+    job: SweepJob | None = None,
 ) -> RunResult:
     """Run one job as configured and record it as one MLflow run, in this process:
     ``open_run`` (first, so that a crash or a signal is recorded), ``prepare`` (check,
@@ -571,6 +631,7 @@ def execute(
         extra_tags,
         tracking_uri,
         source,
+        job,
     )
     with lifecycle.owning(opened.client, opened.run_id, finish=False):
         prepared = prepare(cfg, output_dir, overrides, in_sweep=True, config=config)
@@ -725,12 +786,13 @@ def execute_basin(
 def outcome(traj: Trajectory) -> str:
     """A job's result in a few words, for a sweep's line per job."""
     if traj.diverged:
-        return f"diverged at iteration {traj.diverged_at}"
+        return diverged_text(traj)
     return f"final loss {traj.final_loss:.6g} after {traj.iterations} iterations ({traj.status})"
 
 
 def report(result: RunResult) -> str:
     """A short summary in the lab's words."""
+    from rnnlab import ui
     from rnnlab.tracking import redact
 
     check, traj = result.gradcheck, result.trajectory
@@ -740,10 +802,7 @@ def report(result: RunResult) -> str:
     ]
     wx, wrec = traj.final_w
     if traj.diverged:
-        lines.append(
-            f"Training diverged at iteration {traj.diverged_at}; "
-            f"last weights kept: wx = {wx:.4f}, wrec = {wrec:.4f}"
-        )
+        lines.append(f"Last finite weights: wx = {wx:.4f}, wrec = {wrec:.4f}")
     else:
         lines.append(f"Final weights are: wx = {wx:.4f}, wrec = {wrec:.4f}")
     s = result.summary
@@ -752,11 +811,17 @@ def report(result: RunResult) -> str:
             f"Output from model: {s['test_output']:.4f}; "
             f"expected output (sum of input): {s['test_expected']:.4f}"
         )
-    lines.append(
-        f"Final loss {result.final_loss:.6g} after {traj.iterations} iterations ({traj.status})."
-    )
+    if traj.diverged:
+        lines.append(f"Training {diverged_text(traj)}.")
+    else:
+        lines.append(
+            f"Final loss {result.final_loss:.6g} after {traj.iterations} iterations "
+            f"({traj.status})."
+        )
     lines.append(
         f"MLflow run {result.run_id} (experiment {result.experiment_id}) in "
         f"{redact(result.tracking_uri)}"
     )
+    base = ui.base_url(result.tracking_uri, result.config["tracking"].get("ui_url"))
+    lines += ui.run_lines(base, result.experiment_id, result.run_id)
     return "\n".join(lines)

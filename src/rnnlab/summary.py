@@ -149,9 +149,10 @@ class Summary:
         ]
         best = self.best
         if best is not None:
+            name = best["run_name"]  # "#11 gd-vanish": it names its job
+            job = "" if str(name).startswith("#") else f" (job {best['job']})"
             lines.append(
-                f"Best: {best['run_name']} (job {best['job']}), final loss "
-                f"{best['final_loss']:.6g}; run {best['run_id']}"
+                f"Best: {name}{job}, final loss {best['final_loss']:.6g}; run {best['run_id']}"
             )
         if self.best_learning_rate is not None:
             lines.append(

@@ -56,6 +56,7 @@ BASIC_SWEEPERS = (  # sweepers that expand the grid as plan() does
     "hydra_plugins.rnnlab_sweeper.Sweeper",
 )
 GROUPS = (*config_groups, "experiment")  # the choices a sweep can vary
+NAMED_GROUPS = ("init", "optimizer")  # a child's name and the results view say these
 
 
 class SweepRefused(BaseException):
@@ -469,7 +470,8 @@ class MlflowSweepCallback(Callback):
         self.config: dict[str, Any] | None = None
         self.plan: Plan | None = None
         self.launcher_pid = os.getpid()
-        self.name = "sweep-rnnlab"
+        self.name = "sweep"  # the parent's name: `base #k extra` once it is open
+        self.base, self.extra = "sweep", ""
         self.overrides: list[str] = []
         self.searchpath: list[str] = []  # the user's config folders, as one override
         self.sweep_dir = ""
@@ -532,7 +534,8 @@ class MlflowSweepCallback(Callback):
         _check_launcher(config)
         _warm_joblib_workers(config)
         _start_ray(config)
-        self.name = f"sweep-{config.hydra.runtime.choices.get('experiment') or 'rnnlab'}"
+        self.base, self.extra = _name_parts(config, self.plan)
+        self.name = self.base
         from rnnlab.config import missing_config_dirs, searchpath_override, user_config_dirs
 
         # the user's config folders, which every job (and a rerun of it) composes with
@@ -582,7 +585,7 @@ class MlflowSweepCallback(Callback):
         """The store side of the start: the store and the experiment, created once, and
         the parent run (shared params, swept keys, the plan as an artifact). Raises
         SweepRefused when the store cannot be used."""
-        from rnnlab import tracking
+        from rnnlab import tracking, ui
 
         t = self.config["tracking"]
         try:
@@ -606,6 +609,7 @@ class MlflowSweepCallback(Callback):
             {
                 **tracking.source_tags(" ".join(["rnnlab", "-m", *self.overrides])),
                 "sweep": "true",
+                ui.NAME_TAG: self.base,
                 "sweep_dir": self.sweep_dir,
                 "sweep_overrides": json.dumps(self.overrides),
                 tracking.NOTE_TAG: f"Sweep running: {self.jobs_text()}",
@@ -613,11 +617,38 @@ class MlflowSweepCallback(Callback):
             params=params,
         )
         _open[self.parent_run_id] = self
+        self.name_parent(client)
         self._log_plan(client)
         console.say(
             f"Sweep {self.name}: {self.jobs_text()}; MLflow parent run {self.parent_run_id} "
             f"(experiment {self.experiment_id}) in {tracking.redact(self.tracking_uri)}"
         )
+
+    def name_parent(self, client) -> None:
+        """Number the parent among its experiment's sweeps of the same name, and add the
+        swept keys' columns to the experiment's results view (``ui``)."""
+        from rnnlab import ui
+
+        with lifecycle.owning(client, self.parent_run_id, finish=False):
+            self.name = ui.number_name(
+                client, self.experiment_id, self.parent_run_id, self.base, self.extra
+            )
+            swept = [k for k in (self.plan.swept if self.plan else ()) if k not in NAMED_GROUPS]
+            ui.save_results_view(
+                client,
+                self.experiment_id,
+                params=[f"choice.{k}" for k in swept],
+                metrics=ui.SWEEP_METRICS,
+            )
+
+    def say_links(self, summary: Summary) -> None:
+        """The sweep in the MLflow UI: its parent, its children compared, the results view."""
+        from rnnlab import ui
+
+        base = ui.base_url(self.tracking_uri, self.config["tracking"].get("ui_url"))
+        children = [r["run_id"] for r in summary.rows if r.get("run_id")]
+        for line in ui.sweep_lines(base, self.experiment_id, self.parent_run_id, children):
+            console.say(line)
 
     def jobs_text(self) -> str:
         return f"{len(self.plan.jobs)} jobs" if self.plan else "jobs chosen by the sweeper"
@@ -703,6 +734,7 @@ class MlflowSweepCallback(Callback):
                     client, self.parent_run_id, summary, self.config, self.experiment_id
                 )
                 console.say(summary.text())
+                self.say_links(summary)
             except Exception as exc:
                 killed = interrupted or lifecycle.received() is not None
                 why = f"{type(exc).__name__}: {tracking.reason(exc)}"
@@ -715,6 +747,25 @@ class MlflowSweepCallback(Callback):
                 status = "FAILED" if summary.failed or summary.not_started else "FINISHED"
             lifecycle.end(client, self.parent_run_id, status)
         return summary
+
+
+def _name_parts(config: DictConfig, p: Plan | None) -> tuple[str, str]:
+    """A sweep parent's name before its number (the experiment, else the swept keys:
+    ``init x optimizer.eta_plus``) and after it: what else the command chose (overrides
+    that are not swept, another launcher or sweeper), so that sweeps of one experiment
+    read apart in every MLflow view."""
+    choices = config.hydra.runtime.choices
+    swept = set(p.swept) if p else set()
+    base = choices.get("experiment") or (" x ".join(p.swept) if p and p.swept else "sweep")
+    extra = [
+        console.redact(o)
+        for o in config_overrides(config.hydra.overrides.task)
+        if o.split("=", 1)[0].lstrip("+~") not in swept | {"experiment"}
+    ]
+    for group, default in (("hydra/sweeper", "rnnlab"), ("hydra/launcher", "basic")):
+        if choices.get(group) not in (None, default):
+            extra.append(f"{group}={choices.get(group)}")
+    return base, " ".join(extra)
 
 
 def finalize_open(interrupted: bool = False) -> list[Summary]:

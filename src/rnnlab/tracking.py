@@ -50,7 +50,7 @@ settings()  # before MLflow's import (which reads the telemetry setting)
 
 import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
-from mlflow.entities import Metric, Param, RunTag  # noqa: E402
+from mlflow.entities import Metric, Param, RunTag, ViewType  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 METRIC_BATCH = 1000  # MLflow's limit of metrics per log_batch call
@@ -735,13 +735,20 @@ def get_run(client: MlflowClient, run_id: str):
         raise LookupError(f"no run {run_id!r} in {redact(client.tracking_uri)}") from exc
 
 
-def search(client: MlflowClient, experiment_ids: list[str], filter_string: str = "") -> list:
-    """Every run matching ``filter_string``, oldest first, all pages."""
+def search(
+    client: MlflowClient,
+    experiment_ids: list[str],
+    filter_string: str = "",
+    every_lifecycle: bool = False,
+) -> list:
+    """Every run matching ``filter_string``, oldest first, all pages; deleted runs too
+    with ``every_lifecycle``."""
     runs, token = [], None
     while True:
         page = client.search_runs(
             experiment_ids,
             filter_string=filter_string,
+            run_view_type=ViewType.ALL if every_lifecycle else ViewType.ACTIVE_ONLY,
             max_results=1000,
             order_by=["attributes.start_time ASC"],
             page_token=token,
