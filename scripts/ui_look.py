@@ -1,21 +1,25 @@
-"""Look at rnnlab's runs the way a user does: in the MLflow UI, in a real headless browser.
+"""Look at rnnlab's runs the way a user does: in the MLflow UI, in a real headless browser,
+clicking from the README's link, never deep-linking past a step.
 
     uv run --group browser python scripts/ui_look.py [--out outputs/ui-look] [--keep]
 
-On a fresh store in a temporary folder it runs the README's three commands
-(``rnnlab``, ``rnnlab -m experiment=compare_starts``, ``rnnlab experiment=basin_map``),
-starts ``mlflow server`` on a free loopback port, and saves screenshots (PNG) of:
+On a fresh store in a temporary folder it runs the README's commands (``rnnlab``,
+``rnnlab optimizer=gd init=explode``, ``rnnlab -m experiment=compare_starts``, the same
+with ``hydra/launcher=joblib``), starts ``mlflow server`` on a free loopback port, opens
+a fresh browser on the README's link and clicks, saving a screenshot (PNG) at each step:
 
-    01-experiments.png        the experiment list (descriptions)
-    02-runs-table.png         compare_starts: the runs table, sweep parent expanded
-    03-chart-view.png         compare_starts: the chart view of its runs
-    04-parent-overview.png    the sweep parent's overview (description, params, metrics)
-    05-parent-figures.png     the parent's artifacts: the comparison figure
-    06-child-metrics.png      a diverged child's metric charts
-    07-child-overview.png     a finished child's overview (source, user, description)
-    08-compare-14.png         the compare view of all 14 children
-    09-basin-map.png          the basin-map run's overview
-    10-single-run.png         the default run's overview
+    01-home.png              the README's link: MLflow's home page
+    02-experiments.png       "Model training" clicked (once), then "Experiments"
+    03-runs-table.png        compare_starts clicked: its runs table as MLflow shows it
+    04-results-view.png      "Views" -> "rnnlab: results": the columns a comparison needs
+    05-sweep-expanded.png    the newest sweep's + clicked: its 14 children
+    06-chart-view.png        the chart icon: every run's charts
+    07-children-ticked.png   back to the table, the 14 children ticked
+    08-compare.png           "Compare": the compare page of the 14 children
+    09-diverged-run.png      back, a diverged child's name clicked: its overview
+    10-diverged-metrics.png  its "Model metrics" tab
+
+and prints, per step, the address the browser is at and what the page says.
 
 Needs Debian's ``chromium`` (``apt-get install chromium``) and Playwright from PyPI (the
 ``browser`` dependency group); Playwright's own browser download is not used.
@@ -24,8 +28,8 @@ Needs Debian's ``chromium`` (``apt-get install chromium``) and Playwright from P
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -96,14 +100,12 @@ def start_server(store: Path, port: int) -> subprocess.Popen:
     raise SystemExit("mlflow server did not start")
 
 
-def api(url: str, path: str, body: dict) -> dict:
-    req = urllib.request.Request(
-        f"{url}/api/2.0/mlflow/{path}",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return json.load(r)
+COMMANDS = [
+    [],
+    ["optimizer=gd", "init=explode"],
+    ["-m", "experiment=compare_starts"],
+    ["-m", "experiment=compare_starts", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+]
 
 
 def main() -> None:
@@ -116,9 +118,8 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     work = args.store.resolve() if args.store else Path(tempfile.mkdtemp(prefix="rnnlab-ui-"))
     if not args.store:
-        run([str(BIN / "rnnlab")], work)
-        run([str(BIN / "rnnlab"), "-m", "experiment=compare_starts"], work)
-        run([str(BIN / "rnnlab"), "experiment=basin_map"], work)
+        for command in COMMANDS:
+            run([str(BIN / "rnnlab"), *command], work)
     port = free_port()
     server = start_server(work, port)
     url = f"http://127.0.0.1:{port}"
@@ -132,65 +133,71 @@ def main() -> None:
     print(f"screenshots in {out}")
 
 
+def settle(seconds: float = 3) -> None:
+    time.sleep(seconds)  # the UI keeps polling; its tables and charts render within this
+
+
 def look(url: str, out: Path) -> None:
     from playwright.sync_api import sync_playwright
 
-    exps = {
-        e["name"]: e["experiment_id"]
-        for e in api(url, "experiments/search", {"max_results": 100})["experiments"]
-    }
-    cs = exps["compare_starts"]
-    runs = api(url, "runs/search", {"experiment_ids": [cs], "max_results": 100})["runs"]
-
-    def tags(r: dict) -> dict:
-        return {t["key"]: t["value"] for t in r["data"].get("tags", [])}
-
-    parent = next(r for r in runs if tags(r).get("sweep") == "true")
-    children = [r for r in runs if tags(r).get("mlflow.parentRunId") == parent["info"]["run_id"]]
-    diverged = next(r for r in children if "(diverged)" in r["info"]["run_name"])
-    finished = next(r for r in children if "(diverged)" not in r["info"]["run_name"])
-    single = api(url, "runs/search", {"experiment_ids": [exps["rnnlab"]]})["runs"][0]
-    basin = api(url, "runs/search", {"experiment_ids": [exps["basin_map"]]})["runs"][0]
-    ml = "workflowType=machine_learning"
-    child_ids = json.dumps([c["info"]["run_id"] for c in children])
-    pages = [
-        ("01-experiments", f"#/experiments?{ml}"),
-        ("02-runs-table", f"#/experiments/{cs}/runs?{ml}"),
-        ("03-chart-view", f"#/experiments/{cs}/runs?{ml}&compareRunsMode=CHART"),
-        ("04-parent-overview", f"#/experiments/{cs}/runs/{parent['info']['run_id']}?{ml}"),
-        (
-            "05-parent-figures",
-            f"#/experiments/{cs}/runs/{parent['info']['run_id']}/artifacts/"
-            f"figures/sweep_trajectories.png?{ml}",
-        ),
-        (
-            "06-child-metrics",
-            f"#/experiments/{cs}/runs/{diverged['info']['run_id']}/model-metrics?{ml}",
-        ),
-        ("07-child-overview", f"#/experiments/{cs}/runs/{finished['info']['run_id']}?{ml}"),
-        ("08-compare-14", f'#/compare-runs?runs={child_ids}&experiments=["{cs}"]&{ml}'),
-        (
-            "09-basin-map",
-            f"#/experiments/{exps['basin_map']}/runs/{basin['info']['run_id']}?{ml}",
-        ),
-        ("10-single-run", f"#/experiments/{exps['rnnlab']}/runs/{single['info']['run_id']}?{ml}"),
-    ]
-    expand = "02-runs-table", "03-chart-view"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
-        for name, route in pages:
-            page.goto(f"{url}/{route}", wait_until="load")
-            time.sleep(4)  # the UI keeps polling; its tables and charts render within this
-            close = page.locator('button[aria-label="Close"]')
-            if close.count():  # the assistant's side panel: more room for the runs
-                close.first.click()
-                time.sleep(0.5)
-            if name in expand:  # the sweep parent's children
-                page.locator('button[data-component-id*="runnamecellrenderer"]').first.click()
-                time.sleep(2)
+
+        def shot(name: str, what: str) -> None:
             page.screenshot(path=str(out / f"{name}.png"), full_page=True)
-            print(f"{name}: {page.url}")
+            print(f"{name}: {page.url}\n    {what}")
+
+        def close_assistant() -> None:  # MLflow's assistant panel: more room for the runs
+            close = page.locator('button[aria-label="Close"]')
+            if close.count():
+                close.first.click()
+                settle(0.5)
+
+        page.goto(f"{url}/", wait_until="load")  # the README's link
+        settle(4)
+        shot("01-home", "the link the README gives")
+        page.get_by_text("Model training", exact=True).first.click()  # the README's click
+        settle(1)
+        page.get_by_role("link", name="Experiments").first.click()
+        settle()
+        shot("02-experiments", "the experiment list after the one click")
+        page.get_by_role("link", name="compare_starts").first.click()
+        settle(5)
+        close_assistant()
+        shot("03-runs-table", f"opens on: {page.locator('h2, h1').first.inner_text()}")
+        page.get_by_role("button", name="Views").first.click()
+        settle(1)
+        page.get_by_text("rnnlab: results").first.click()
+        settle(4)
+        shot("04-results-view", "the saved view rnnlab keeps")
+        page.locator('button[data-component-id*="runnamecellrenderer"]').first.click()
+        settle()
+        rows = page.locator(".ag-center-cols-container .ag-row").count()
+        shot("05-sweep-expanded", f"{rows} rows after expanding the newest sweep")
+        page.locator("label:has(input[type=radio][value=CHART])").first.click()
+        settle(6)
+        shot("06-chart-view", "every run's charts")
+        page.locator("label:has(input[type=radio][value=TABLE])").first.click()
+        settle()
+        for row in range(1, 15):  # row 0 is the sweep's parent, rows 1..14 its children
+            page.locator(f'.ag-row[row-index="{row}"] input.ag-checkbox-input').first.click()
+        settle(1)
+        shot("07-children-ticked", "the 14 children ticked")
+        page.get_by_role("button", name="Compare").first.click()
+        settle(6)
+        shot("08-compare", "the compare page")
+        page.go_back()
+        settle(5)
+        close_assistant()
+        page.locator('button[data-component-id*="runnamecellrenderer"]').first.click()
+        settle()
+        page.get_by_role("link", name=re.compile(r"\(diverged\)")).first.click()
+        settle(4)
+        shot("09-diverged-run", "a diverged child's overview")
+        page.get_by_role("tab", name="Model metrics").first.click()
+        settle(4)
+        shot("10-diverged-metrics", "its metrics")
         browser.close()
 
 

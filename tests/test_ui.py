@@ -113,7 +113,14 @@ def test_repeated_sweeps_have_unique_names_and_their_children_read_apart(tmp_pat
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err[-2000:]
     client = store(tmp_path)
+    first = next(p for p in sweeps(client)[0] if p.info.run_name.startswith("compare_starts #1"))
+    # a rerun of a sweep is numbered in the same sequence and says which one it reruns
+    proc = run_cli([first.info.run_id], tmp_path, script="rnnlab-rerun")
+    assert proc.returncode == 0, proc.stderr[-2000:]
     parents, runs = sweeps(client)
+    rerun = next(p for p in parents if p.data.tags.get("rerun_of"))
+    assert rerun.info.run_name == "compare_starts #6 rerun of #1"
+    parents.remove(rerun)
     names = sorted(p.info.run_name for p in parents)
     small = " ".join(SMALL)  # what else each command chose follows the number
     assert names == [
@@ -172,7 +179,7 @@ def test_a_sweep_prints_its_parent_its_children_compared_and_the_view(tmp_path):
     # the view gained the swept key's column and the sweep's metrics
     columns = view_state(client, exp)["selectedColumns"]
     assert "params.`choice.optimizer.eta_plus`" in columns
-    assert "metrics.`best_final_loss`" in columns and "metrics.`jobs`" in columns
+    assert "metrics.`best_final_loss`" in columns and "metrics.`jobs_diverged`" in columns
     assert all(
         c.data.params["choice.optimizer.eta_plus"] == c.data.params["optimizer.eta_plus"]
         for c in children

@@ -14,6 +14,7 @@ an interruption kept from running) under a new parent.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -23,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from rnnlab import console, lifecycle, runner, summary, sweep, tracking
+from rnnlab import console, lifecycle, runner, summary, sweep, tracking, ui
 from rnnlab.config import (
     SEARCHPATH_KEY,
     ConfigError,
@@ -205,19 +206,26 @@ def rerun_sweep(
     cb = sweep.MlflowSweepCallback()
     cb.tracking_uri, cb.experiment_id, cb.config = tracking_uri, experiment_id, config
     cb.plan = sweep.Plan(jobs=[j[3] for j in jobs], swept=plan.swept)
+    # numbered among the experiment's sweeps of the same name: "compare_starts #4 rerun of #2"
+    cb.base = parent.data.tags.get(ui.NAME_TAG) or parent.info.run_name
+    number = re.match(re.escape(cb.base) + r" (#\d+)", parent.info.run_name)
+    of = number.group(1) if number else parent.info.run_name
+    cb.extra = " ".join([f"rerun of {of}", *new_overrides])
     cb.parent_run_id = lifecycle.start(
         client,
         experiment_id,
-        f"rerun-{parent.info.run_name}",
+        cb.base,
         {
             **tracking.source_tags(" ".join(["rnnlab-rerun", parent_id, *new_overrides])),
             "sweep": "true",
+            ui.NAME_TAG: cb.base,
             "rerun_of": parent_id,
             "sweep_dir": str(out_root.resolve()),
         },
         params=dict(parent.data.params),
     )
     sweep._open[cb.parent_run_id] = cb
+    cb.name_parent(client)
     console.say(
         f"Rerun of sweep {parent_id}: {len(jobs)} jobs; MLflow parent run "
         f"{cb.parent_run_id} (experiment {experiment_id}) in {tracking.redact(tracking_uri)}"

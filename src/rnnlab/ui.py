@@ -32,11 +32,12 @@ VIEW_ID = "rnnlab-results"
 VIEW_TAG = f"mlflow.sharedViewState.{VIEW_ID}"  # the UI's saved-view tag prefix + id
 VIEW_NAME = "rnnlab: results"
 VIEW_MAX_CHARS = 5000  # MLflow's limit on an experiment tag's value (SQL stores)
+RUN_NAME_WIDTH = 300  # pixels (MLflow's default cuts names near 16 characters)
 MAX_COMPARE_LINK = 100  # children in a printed compare link (a URL of run ids)
 # the columns of the results view: what tells runs apart, then their results
 PARAMS = ("init.name", "optimizer.name")
-METRICS = ("final_loss", "iterations", "diverged", "diverged_at", "valley_at")
-SWEEP_METRICS = ("best_final_loss", "jobs", "jobs_diverged", "jobs_failed")
+METRICS = ("final_loss", "iterations", "diverged")
+SWEEP_METRICS = ("best_final_loss", "jobs_diverged")
 NAME_TAG = "sweep_name"  # on a sweep's parent: its name before the number
 
 
@@ -100,6 +101,8 @@ def save_results_view(
     while True:
         state = {
             "selectedColumns": columns,
+            # wide enough for a sweep's name with its number, expanded and indented
+            "columnWidths": {_column("attributes", "Run Name"): RUN_NAME_WIDTH},
             "runsHiddenMode": "SHOW_ALL",
             "hideEmptyCharts": True,
         }
