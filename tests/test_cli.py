@@ -75,7 +75,9 @@ def test_default_run_reproduces_lab8_in_one_mlflow_run(tmp_path, golden):
     assert proc.returncode == 0, proc.stderr
     # the console: the lab's lines and where the run is, nothing else (no MLflow chatter)
     lines = proc.stdout.splitlines()
-    assert len(lines) == 5, proc.stdout
+    assert len(lines) == 7, proc.stdout
+    assert lines[5].startswith("In the MLflow UI: http://127.0.0.1:5000/#/experiments/")
+    assert lines[6].endswith("runs?viewStateShareKey=rnnlab-results&workflowType=machine_learning")
     assert lines[0].startswith("Gradient check at (1.2, 1.2): No gradient errors found")
     assert lines[1] == "Final weights are: wx = 1.6779, wrec = 0.9398"
     assert lines[2] == "Output from model: 12.0768; expected output (sum of input): 11.9200"

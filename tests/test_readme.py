@@ -178,8 +178,10 @@ def default_run(ws: Workspace, s: Snippet) -> None:
     assert out[:4] == sample[:4]  # the lab's lines, exactly as the README prints them
     m = re.fullmatch(r"MLflow run ([0-9a-f]{32}) \(experiment 1\) in sqlite:///(.*)", out[4])
     assert m and m.group(2) == f"{ws.root}/outputs/mlflow.db", out[4]
-    assert len(out) == 5
+    assert len(out) == 7
     ws.ids["RUN_ID"] = m.group(1)
+    run_link = sample[5].replace("3f0c...", m.group(1))
+    assert out[5:] == [run_link, sample[6]]  # the UI links, as the README prints them
 
 
 def mlflow_ui(ws: Workspace, s: Snippet) -> None:
@@ -299,6 +301,7 @@ def invocations(ws: Workspace, s: Snippet) -> None:
     out = ok(ws.shell(s.text))
     predictions = json.loads(out)["predictions"]
     assert len(predictions) == 1 and np.isfinite(np.ravel(predictions)).all()
+    assert abs(np.ravel(predictions)[0] - 11.92) < 0.02 * 11.92  # the test sequence's sum
 
 
 EXPECT: dict[str, Callable[[Workspace, Snippet], None]] = {
@@ -342,7 +345,8 @@ EXPECT: dict[str, Callable[[Workspace, Snippet], None]] = {
     "MLFLOW_TRACKING_URI=sqlite:///outputs/mlflow.db uv run mlflow models serve -m "
     "runs:/RUN_ID/model --env-manager local --port 5001": models_serve,
     "curl -s http://127.0.0.1:5001/invocations -H 'Content-Type: application/json' -d "
-    "'{\"inputs\": [[0.66, 0.33, 1.0]]}'": invocations,
+    '\'{"inputs": [[0.66,0.33,0.33,0.66,1.0,0.66,0.33,0.33,0.66,1.0,0.66,0.33,0.33,0.66,1.0,'
+    "0.66,0.33,0.33,0.66,1.0]]}'": invocations,
     "uv run rnnlab-doctor": prints("no orphaned runs"),
     "uv run rnnlab-doctor --repair": prints("no orphaned runs"),
 }

@@ -172,7 +172,9 @@ def test_a_single_run_from_outside_the_namespace_and_the_status(stack, tmp_path)
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert f"in {stack['uri']}" in proc.stdout.splitlines()[-1]
+    (line,) = [ln for ln in proc.stdout.splitlines() if ln.startswith("MLflow run ")]
+    assert line.endswith(f"in {stack['uri']}")
+    assert f"In the MLflow UI: {stack['uri']}/#/experiments/" in proc.stdout  # the server's UI
     client = MlflowClient(stack["uri"])
     (run,) = client.search_runs([client.get_experiment_by_name("team-single").experiment_id])
     assert run.info.status == "FINISHED" and run.data.metrics["final_loss"] > 0

@@ -250,7 +250,8 @@ def test_mlflow_tracking_uri_names_the_store_for_writers_and_readers(tmp_path):
 
     proc = cli(TINY)
     assert proc.returncode == 0, proc.stderr
-    assert f"in sqlite:///{team}" in proc.stdout.splitlines()[-1]
+    (line,) = [ln for ln in proc.stdout.splitlines() if ln.startswith("MLflow run ")]
+    assert f"in sqlite:///{team}" in line
     assert not (tmp_path / "outputs" / "mlflow.db").exists()
     (run,) = runs_in(team)
     plot = cli([run.info.run_id, "--out", str(tmp_path / "figs")], "rnnlab-plot")
