@@ -14,6 +14,7 @@ a fresh browser on the README's link and clicks, saving a screenshot (PNG) at ea
     04-results-view.png      "Views" -> "rnnlab: results": the columns a comparison needs
     05-sweep-expanded.png    the newest sweep's + clicked: its 14 children
     06-chart-view.png        the chart icon: every run's charts
+    06b-chart-loss.png       "loss" typed in the charts' search box
     07-children-ticked.png   back to the table, the 14 children ticked
     08-compare.png           "Compare": the compare page of the 14 children
     09-diverged-run.png      back, a diverged child's name clicked: its overview
@@ -178,6 +179,9 @@ def look(url: str, out: Path) -> None:
         page.locator("label:has(input[type=radio][value=CHART])").first.click()
         settle(6)
         shot("06-chart-view", "every run's charts")
+        page.get_by_placeholder("Search metric charts").first.fill("loss")
+        settle(4)
+        shot("06b-chart-loss", "the charts whose name has 'loss'")
         page.locator("label:has(input[type=radio][value=TABLE])").first.click()
         settle()
         for row in range(1, 15):  # row 0 is the sweep's parent, rows 1..14 its children

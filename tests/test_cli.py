@@ -228,7 +228,7 @@ def test_verbose_flag_brings_back_the_libraries_log_lines(tmp_path):
     assert "INFO mlflow.store.db.utils: Creating initial MLflow database tables" in proc.stderr
     quiet = run_cli(["plots=none", "iterations=5", "tracking.log_model=false"], cwd=tmp_path)
     assert quiet.returncode == 0 and quiet.stderr == ""
-    assert len(quiet.stdout.splitlines()) == 5
+    assert len(quiet.stdout.splitlines()) == 7  # the lab's lines, the run, its two links
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

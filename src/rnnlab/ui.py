@@ -38,6 +38,53 @@ MAX_COMPARE_LINK = 100  # children in a printed compare link (a URL of run ids)
 PARAMS = ("init.name", "optimizer.name")
 METRICS = ("final_loss", "iterations", "diverged")
 SWEEP_METRICS = ("best_final_loss", "jobs_diverged")
+# The chart view: the loss on a log axis (the lab's losses span 1e12 to 0.1); the UI adds
+# a chart of its own for every other metric (its `updateChartAndSectionConfigs`), into
+# the last two sections, which it takes for "Model metrics" and "System metrics".
+_MODEL_SECTION = "rnnlab-model-metrics"
+LOSS_CHART = {
+    "compareRunSections": [
+        {
+            "uuid": _MODEL_SECTION,
+            "name": "Model metrics",
+            "display": True,
+            "isReordered": False,
+            "deleted": False,
+            "isGenerated": True,
+        },
+        {
+            "uuid": "rnnlab-system-metrics",
+            "name": "System metrics",
+            "display": True,
+            "isReordered": False,
+            "deleted": False,
+            "isGenerated": True,
+        },
+    ],
+    "compareRunCharts": [
+        {
+            "uuid": "rnnlab-loss-log",
+            "type": "LINE",
+            "metricSectionId": _MODEL_SECTION,
+            "deleted": False,
+            "isGenerated": False,
+            "displayName": "loss (log scale)",
+            "metricKey": "loss",
+            "selectedMetricKeys": ["loss"],
+            "lineSmoothness": 0,
+            "xAxisScaleType": "linear",
+            "scaleType": "log",
+            "xAxisKey": "step",
+            "selectedXAxisMetricKey": "",
+            "yAxisKey": "metric",
+            "yAxisExpressions": [],
+            "ignoreOutliers": False,
+            "useGlobalXaxisKey": True,
+            "useGlobalLineSmoothing": True,
+        }
+    ],
+    "isAccordionReordered": False,
+}
 NAME_TAG = "sweep_name"  # on a sweep's parent: its name before the number
 
 
@@ -105,6 +152,7 @@ def save_results_view(
             "columnWidths": {_column("attributes", "Run Name"): RUN_NAME_WIDTH},
             "runsHiddenMode": "SHOW_ALL",
             "hideEmptyCharts": True,
+            **LOSS_CHART,
         }
         envelope = {
             "name": VIEW_NAME,
