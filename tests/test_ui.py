@@ -69,6 +69,13 @@ def test_a_single_run_prints_its_links_and_keeps_the_results_view(tmp_path):
     ]
     state = view_state(client, exp)
     assert state["runsHiddenMode"] == "SHOW_ALL"  # charts draw every run, not the first 10
+    (loss,) = state["compareRunCharts"]  # the loss on a log axis; MLflow adds the others
+    assert (loss["type"], loss["metricKey"], loss["scaleType"]) == ("LINE", "loss", "log")
+    assert [s["name"] for s in state["compareRunSections"]][-2:] == [
+        "Model metrics",
+        "System metrics",
+    ]
+    assert state["columnWidths"] == {"attributes.`Run Name`": ui.RUN_NAME_WIDTH}
     assert state["selectedColumns"][:3] == [
         "params.`init.name`",
         "params.`optimizer.name`",
