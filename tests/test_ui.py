@@ -75,6 +75,8 @@ def test_a_single_run_prints_its_links_and_keeps_the_results_view(tmp_path):
         "Model metrics",
         "System metrics",
     ]
+    # a wide name column: the UI sizes only the columns its columnOrder names
+    assert state["columnOrder"] == ["attributes.`Run Name`"]
     assert state["columnWidths"] == {"attributes.`Run Name`": ui.RUN_NAME_WIDTH}
     assert state["selectedColumns"][:3] == [
         "params.`init.name`",

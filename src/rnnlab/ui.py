@@ -32,6 +32,7 @@ VIEW_ID = "rnnlab-results"
 VIEW_TAG = f"mlflow.sharedViewState.{VIEW_ID}"  # the UI's saved-view tag prefix + id
 VIEW_NAME = "rnnlab: results"
 VIEW_MAX_CHARS = 5000  # MLflow's limit on an experiment tag's value (SQL stores)
+RUN_NAME_COLUMN = "attributes.`Run Name`"  # the runs table's column id
 RUN_NAME_WIDTH = 300  # pixels (MLflow's default cuts names near 16 characters)
 MAX_COMPARE_LINK = 100  # children in a printed compare link (a URL of run ids)
 # the columns of the results view: what tells runs apart, then their results
@@ -148,8 +149,11 @@ def save_results_view(
     while True:
         state = {
             "selectedColumns": columns,
-            # wide enough for a sweep's name with its number, expanded and indented
-            "columnWidths": {_column("attributes", "Run Name"): RUN_NAME_WIDTH},
+            # wide enough for a sweep's name with its number, expanded and indented (the
+            # UI applies a width only to a column named in columnOrder; the columns it
+            # does not name keep their order after it)
+            "columnOrder": [RUN_NAME_COLUMN],
+            "columnWidths": {RUN_NAME_COLUMN: RUN_NAME_WIDTH},
             "runsHiddenMode": "SHOW_ALL",
             "hideEmptyCharts": True,
             **LOSS_CHART,
