@@ -102,6 +102,7 @@ def process_state() -> dict:
 
     import mlflow
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.version import VersionBase
     from mlflow.tracking import fluent
     from mlflow.tracking._tracking_service import utils
 
@@ -123,6 +124,8 @@ def process_state() -> dict:
             gh.is_initialized(),
             str(gh.hydra.config_loader.get_sources()) if gh.is_initialized() else None,
         ),
+        # Hydra's process-wide version base: whether an app naming none changes its cwd
+        "hydra_version_base": str(VersionBase.instance().getbase()),
         "cwd": os.getcwd(),
         "environ": dict(os.environ),
         "loggers": {n: (lg.level, tuple(lg.handlers), lg.disabled) for n, lg in loggers.items()},

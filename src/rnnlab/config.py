@@ -609,12 +609,17 @@ def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
 def hydra_restored() -> Iterator[None]:
     """GlobalHydra as it was before the block (initialized with the caller's search path,
     or not at all), whatever the block does to it: Hydra's own ``initialize`` keeps and
-    restores it the same way."""
+    restores it the same way. Hydra's version base too, which ``initialize`` sets for the
+    whole process and does not put back (it decides, e.g., whether a caller's app that
+    names no ``version_base`` changes its working directory)."""
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.singleton import Singleton
     from hydra.initialize import get_gh_backup
+    from hydra.version import VersionBase
 
     backup = get_gh_backup()
+    version = Singleton._instances.get(VersionBase)
+    base = version.version_base if version is not None else None
     try:
         yield
     finally:
@@ -622,6 +627,11 @@ def hydra_restored() -> Iterator[None]:
             Singleton._instances.pop(GlobalHydra, None)
         else:
             Singleton._instances[GlobalHydra] = backup
+        if version is None:
+            Singleton._instances.pop(VersionBase, None)
+        else:
+            version.version_base = base  # setbase() refuses "unspecified"
+            Singleton._instances[VersionBase] = version
 
 
 def config_overrides(node: Any) -> list[str]:

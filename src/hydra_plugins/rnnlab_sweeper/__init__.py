@@ -1,7 +1,10 @@
 """rnnlab's Hydra sweeper: Hydra's basic sweeper, composing each job's config once.
 
 Hydra loads sweepers only from the ``hydra_plugins`` namespace package, so it lives
-here rather than in ``rnnlab`` (``hydra/sweeper=rnnlab``, the default in conf/config.yaml).
+here rather than in ``rnnlab``. Like Hydra's own plugins it registers its config node in
+Hydra's ConfigStore (group ``hydra/sweeper``, name ``rnnlab``) when Hydra scans its
+plugins, so ``hydra/sweeper=rnnlab`` works in any Hydra app of this environment, not only
+rnnlab's (where conf/config.yaml makes it the default).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from typing import Any
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.types import HydraContext
 from omegaconf import DictConfig
+
+from hydra_plugins.rnnlab_sweeper.config import RnnlabSweeperConf  # noqa: F401 (registers it)
 
 # Configs composed ahead (by the sweeper's check) and kept for the launcher, at most this
 # many: past it a job is composed twice rather than holding a large sweep in memory.

@@ -1,0 +1,48 @@
+"""rnnlab's Hydra sweeper as any Hydra app sees it: registered in Hydra's ConfigStore, and
+passing Hydra's own plugin test suites (``hydra.test_utils.launcher_common_tests``), run
+the way Hydra's plugins run them in their own tests, with Hydra's example apps, not
+rnnlab's conf/ (issue 21)."""
+
+from __future__ import annotations
+
+import pytest
+from hydra.core.config_store import ConfigStore
+from hydra.core.plugins import Plugins
+from hydra.plugins.sweeper import Sweeper
+from hydra.test_utils.launcher_common_tests import (
+    BatchedSweeperTestSuite,
+    IntegrationTestSuite,
+    LauncherTestSuite,
+)
+
+from hydra_plugins.rnnlab_sweeper import Sweeper as RnnlabSweeper
+
+SWEEPER = ["hydra/sweeper=rnnlab"]
+
+
+def test_the_sweeper_is_a_hydra_plugin_with_its_node_in_the_config_store():
+    # Hydra's scan loads the plugin's module anew: compare by name
+    found = {f"{c.__module__}.{c.__name__}" for c in Plugins.instance().discover(Sweeper)}
+    assert f"{RnnlabSweeper.__module__}.{RnnlabSweeper.__name__}" in found
+    node = ConfigStore.instance().load("hydra/sweeper/rnnlab.yaml")
+    assert node.provider == "rnnlab"
+    assert node.node._target_ == "hydra_plugins.rnnlab_sweeper.Sweeper"
+    assert node.node.max_batch_size is None and node.node.params is None
+
+
+@pytest.mark.parametrize("launcher_name, overrides", [("basic", SWEEPER)])
+class TestRnnlabSweeperWithTheBasicLauncher(LauncherTestSuite):
+    pass
+
+
+@pytest.mark.parametrize(
+    "launcher_name, overrides", [("basic", [*SWEEPER, "hydra.sweeper.max_batch_size=2"])]
+)
+class TestRnnlabSweeperInBatches(BatchedSweeperTestSuite):  # 6 jobs: 3 batches of 2
+    pass
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task_launcher_cfg, extra_flags", [({}, ["-m", *SWEEPER])])
+class TestRnnlabSweeperIntegration(IntegrationTestSuite):
+    pass
