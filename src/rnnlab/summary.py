@@ -10,14 +10,14 @@ import math
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rnnlab import lifecycle, tracking
+from rnnlab import lifecycle, tracking, ui
 from rnnlab.config import OPTIMIZER_NAMES, RATE_KEYS
 from rnnlab.sweep import SWEEP_JOB_TAG, Plan
 
@@ -188,7 +188,7 @@ class Summary:
         lines = [f"**{self.counts()}.**"]
         best = self.best
         if best is not None:
-            url = f"#/experiments/{experiment_id}/runs/{best['run_id']}"
+            url = ui.run_route(experiment_id, best["run_id"])
             lines.append(f"Best: [{best['run_name']}]({url}), final loss {best['final_loss']:.4g}.")
         lines.append(f"Diverged: {names(self.diverged)}.")
         lines.append(f"Failed: {names(self.failed)}.")
@@ -221,11 +221,6 @@ def _num(value: Any) -> float | None:
         return None
 
 
-def _job_values(overrides: Sequence[str], swept: Sequence[str]) -> dict[str, str]:
-    values = dict(o.split("=", 1) for o in overrides if "=" in o)
-    return {k: values.get(k) for k in swept}
-
-
 def collect(client, experiment_id: str, parent_run_id: str, p: Plan | None) -> Summary:
     """One row per planned job (and per child the plan did not name): its child run's
     outcome, or NOT STARTED."""
@@ -240,6 +235,8 @@ def collect(client, experiment_id: str, parent_run_id: str, p: Plan | None) -> S
         for num, runs in attempts.items()
     }
     jobs = dict(enumerate(p.jobs)) if p else {}
+    from rnnlab.runner import SweepJob
+
     swept = list(p.swept) if p else []
     rows = []
     for num in sorted(set(jobs) | set(children)):
@@ -247,7 +244,9 @@ def collect(client, experiment_id: str, parent_run_id: str, p: Plan | None) -> S
         overrides = jobs.get(num) or (
             run.data.tags.get("mlflow.source.name", "").split()[1:] if run else []
         )
-        row: dict[str, Any] = {"job": num, "overrides": overrides, **_job_values(overrides, swept)}
+        values = SweepJob.of(num, overrides, swept).swept  # the swept keys' values
+        row: dict[str, Any] = {"job": num, "overrides": overrides}
+        row.update({k: values.get(k) for k in swept})
         row["attempts"] = len(attempts.get(num, []))
         if run is None:
             row.update(status=NOT_STARTED, error=None)

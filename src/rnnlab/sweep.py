@@ -56,7 +56,6 @@ BASIC_SWEEPERS = (  # sweepers that expand the grid as plan() does
     "hydra_plugins.rnnlab_sweeper.Sweeper",
 )
 GROUPS = (*config_groups, "experiment")  # the choices a sweep can vary
-NAMED_GROUPS = ("init", "optimizer")  # a child's name and the results view say these
 
 
 class SweepRefused(BaseException):
@@ -628,16 +627,17 @@ class MlflowSweepCallback(Callback):
         """Number the parent among its experiment's sweeps of the same name, and add the
         swept keys' columns to the experiment's results view (``ui``)."""
         from rnnlab import ui
+        from rnnlab.runner import CHOICE_PREFIX, NAMED_KEYS
 
+        swept = [k for k in (self.plan.swept if self.plan else ()) if k not in NAMED_KEYS]
         with lifecycle.owning(client, self.parent_run_id, finish=False):
             self.name = ui.number_name(
                 client, self.experiment_id, self.parent_run_id, self.base, self.extra
             )
-            swept = [k for k in (self.plan.swept if self.plan else ()) if k not in NAMED_GROUPS]
             ui.save_results_view(
                 client,
                 self.experiment_id,
-                params=[f"choice.{k}" for k in swept],
+                params=[f"{CHOICE_PREFIX}{k}" for k in swept],  # the children's params
                 metrics=ui.SWEEP_METRICS,
             )
 

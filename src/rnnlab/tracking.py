@@ -770,11 +770,6 @@ def metric_history(client: MlflowClient, run_id: str, key: str) -> np.ndarray:
     return np.array([m.value for m in history], dtype=float)
 
 
-def run_url(client: MlflowClient, experiment_id: str, run_id: str) -> str:
-    """The run's page in the MLflow UI, relative to the UI's address."""
-    return f"#/experiments/{experiment_id}/runs/{run_id}"
-
-
 # --- the model -------------------------------------------------------------------------
 
 

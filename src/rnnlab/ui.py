@@ -102,9 +102,14 @@ def base_url(tracking_uri: str, ui_url: str | None = None) -> str:
     return DEFAULT_UI
 
 
+def run_route(experiment_id: str, run_id: str) -> str:
+    """A run's page, relative to the UI's address (a link inside a description)."""
+    return f"#/experiments/{experiment_id}/runs/{run_id}"
+
+
 def run_link(base: str, experiment_id: str, run_id: str) -> str:
     """A run's page, in the training view."""
-    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}?{TRAINING_VIEW}"
+    return f"{base}/{run_route(experiment_id, run_id)}?{TRAINING_VIEW}"
 
 
 def view_link(base: str, experiment_id: str) -> str:
