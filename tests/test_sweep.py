@@ -295,8 +295,8 @@ def test_two_multiruns_in_the_same_second_write_to_different_folders(tmp_path):
         for _ in range(2)
     ]
     for p in procs:
-        p.communicate(timeout=300)
-        assert p.returncode == 0
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, out + err
     runs = runs_by_experiment(store(tmp_path))["rnnlab"]
     parents = [r for r in runs if r.data.tags.get("sweep") == "true"]
     assert len(parents) == 2 and all(p.info.status == "FINISHED" for p in parents)

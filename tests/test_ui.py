@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 import urllib.parse
 
 import pytest
@@ -209,3 +210,55 @@ def test_links_through_a_tracking_server_point_at_the_server(tmp_path):
         assert links(proc.stdout)[0].startswith("http://ui:1/#/experiments/")
     finally:
         server.stop()
+
+
+RACE = """
+import sys, time
+from mlflow.tracking import MlflowClient
+from rnnlab import ui
+uri, key, start, n = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+client = MlflowClient(uri)
+ids = [client.get_experiment_by_name(f"e{i}").experiment_id for i in range(n)]
+for i, eid in enumerate(ids):
+    while time.time() < start + 0.3 * i:
+        time.sleep(0.0005)
+    # all processes at this moment, on one experiment: a sweep's parent, then its view
+    run = client.create_run(eid, tags={ui.SWEEP_TAG: "true"})
+    client.log_param(run.info.run_id, ui.SWEPT_PREFIX + key, "1, 2")
+    ui.save_results_view(client, eid)
+"""
+
+
+@pytest.mark.slow
+def test_sweeps_starting_at_once_all_get_their_columns_in_the_view(tmp_path):
+    # MLflow's set_experiment_tag reads, then inserts: two sweeps that save a new view
+    # at once collided (a UNIQUE constraint, the sweep refused), or the later write lost
+    # the other's columns
+    import time
+
+    db = new_store(tmp_path / "mlflow.db")
+    uri, n, keys = f"sqlite:///{db}", 12, ["lr", "seed", "iterations"]
+    client = MlflowClient(uri)
+    for i in range(n):
+        client.create_experiment(f"e{i}", artifact_location=str(tmp_path / f"a{i}"))
+    start = time.time() + 6  # after the processes' imports
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACE, uri, key, str(start), str(n)],
+            env=cli_environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for key in keys
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err[-2000:]
+    for i in range(n):
+        columns = view_state(client, client.get_experiment_by_name(f"e{i}").experiment_id)[
+            "selectedColumns"
+        ]
+        for key in keys:
+            assert f"params.`choice.{key}`" in columns, (i, columns)
+        assert "metrics.`best_final_loss`" in columns

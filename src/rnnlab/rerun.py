@@ -217,7 +217,7 @@ def rerun_sweep(
         cb.base,
         {
             **tracking.source_tags(" ".join(["rnnlab-rerun", parent_id, *new_overrides])),
-            "sweep": "true",
+            ui.SWEEP_TAG: "true",
             ui.NAME_TAG: cb.base,
             "rerun_of": parent_id,
             "sweep_dir": str(out_root.resolve()),

@@ -477,19 +477,19 @@ class SweepJob:
 
     @property
     def extra(self) -> str:
+        from rnnlab import ui
+
         return " ".join(
-            f"{k.rsplit('.', 1)[-1]}={v}" for k, v in self.swept.items() if k not in NAMED_KEYS
+            f"{k.rsplit('.', 1)[-1]}={v}" for k, v in self.swept.items() if k not in ui.NAMED_KEYS
         )
 
     @property
     def params(self) -> dict[str, str]:
         """``choice.<key>``: MLflow's compare view starts its parallel coordinates on the
         first three params (alphabetically) that differ between the runs: these."""
-        return {f"{CHOICE_PREFIX}{k}": str(v) for k, v in self.swept.items()}
+        from rnnlab import ui
 
-
-CHOICE_PREFIX = "choice."
-NAMED_KEYS = ("init", "init.name", "optimizer", "optimizer.name")  # said by run_name
+        return {f"{ui.CHOICE_PREFIX}{k}": str(v) for k, v in self.swept.items()}
 
 
 def prepare(

@@ -299,13 +299,15 @@ def _swept_prefixes(p: Plan) -> tuple[str, ...]:
 
 def _shared_params(config: dict[str, Any], p: Plan) -> dict[str, str]:
     """The parent's params: the config every job shares, and what is swept over what."""
+    from rnnlab import ui
+
     prefixes = _swept_prefixes(p)
     shared = {
         k: v
         for k, v in run_params(config).items()
         if not any(k == s or k.startswith(s + ".") for s in prefixes)
     }
-    return {**shared, **{f"sweep.{k}": ", ".join(v) for k, v in p.swept.items()}}
+    return {**shared, **{f"{ui.SWEPT_PREFIX}{k}": ", ".join(v) for k, v in p.swept.items()}}
 
 
 # --- joblib's workers ---------------------------------------------------------------
@@ -607,7 +609,7 @@ class MlflowSweepCallback(Callback):
             self.name,
             {
                 **tracking.source_tags(" ".join(["rnnlab", "-m", *self.overrides])),
-                "sweep": "true",
+                ui.SWEEP_TAG: "true",
                 ui.NAME_TAG: self.base,
                 "sweep_dir": self.sweep_dir,
                 "sweep_overrides": json.dumps(self.overrides),
@@ -627,19 +629,12 @@ class MlflowSweepCallback(Callback):
         """Number the parent among its experiment's sweeps of the same name, and add the
         swept keys' columns to the experiment's results view (``ui``)."""
         from rnnlab import ui
-        from rnnlab.runner import CHOICE_PREFIX, NAMED_KEYS
 
-        swept = [k for k in (self.plan.swept if self.plan else ()) if k not in NAMED_KEYS]
         with lifecycle.owning(client, self.parent_run_id, finish=False):
             self.name = ui.number_name(
                 client, self.experiment_id, self.parent_run_id, self.base, self.extra
             )
-            ui.save_results_view(
-                client,
-                self.experiment_id,
-                params=[f"{CHOICE_PREFIX}{k}" for k in swept],  # the children's params
-                metrics=ui.SWEEP_METRICS,
-            )
+            ui.save_results_view(client, self.experiment_id)
 
     def say_links(self, summary: Summary) -> None:
         """The sweep in the MLflow UI: its parent, its children compared, the results view."""

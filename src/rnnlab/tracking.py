@@ -18,7 +18,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from importlib.metadata import version
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -495,9 +495,40 @@ def ensure_experiment(
             f"which cannot be written ({problem}): make it writable, or use another "
             "tracking.experiment"
         )
-    if description and not experiment.tags.get(NOTE_TAG):
-        client.set_experiment_tag(experiment.experiment_id, NOTE_TAG, description)
+    if description:
+        update_experiment_tag(
+            client, experiment.experiment_id, NOTE_TAG, lambda old: None if old else description
+        )
     return experiment.experiment_id
+
+
+def update_experiment_tag(
+    client: MlflowClient,
+    experiment_id: str,
+    key: str,
+    update: Callable[[str | None], str | None],
+    attempts: int = 5,
+) -> None:
+    """Set experiment tag ``key`` to ``update(value now)`` (None: leave it), safely when
+    other processes update it at once. MLflow's ``set_experiment_tag`` reads, then
+    inserts: two writers of a new tag race, and the later fails (a UNIQUE constraint in
+    SQL stores); a read-modify-write can also lose the other's change. So it reads,
+    writes, reads back, and goes round again (``attempts`` times at most) until the tag
+    holds a value ``update`` leaves alone. Raises the store's last error when it never
+    settles."""
+    for attempt in range(attempts):
+        value = update(client.get_experiment(experiment_id).tags.get(key))
+        if value is None:
+            return
+        try:
+            client.set_experiment_tag(experiment_id, key, value)
+        except mlflow.exceptions.MlflowException:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))  # another process wrote it at this moment
+            continue
+        if update(client.get_experiment(experiment_id).tags.get(key)) is None:
+            return
 
 
 def _unwritable(location: str | None) -> str | None:

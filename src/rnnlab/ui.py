@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.parse
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from rnnlab import tracking
 
@@ -39,6 +39,10 @@ MAX_COMPARE_LINK = 100  # children in a printed compare link (a URL of run ids)
 PARAMS = ("init.name", "optimizer.name")
 METRICS = ("final_loss", "iterations", "diverged")
 SWEEP_METRICS = ("best_final_loss", "jobs_diverged")
+CHOICE_PREFIX = "choice."  # a sweep child's param per swept key: choice.<key> = its value
+NAMED_KEYS = ("init", "init.name", "optimizer", "optimizer.name")  # a child's name says them
+SWEEP_TAG = "sweep"  # "true" on a sweep's parent run
+SWEPT_PREFIX = "sweep."  # a sweep parent's param per swept key: sweep.<key> = its values
 # The chart view: the loss on a log axis (the lab's losses span 1e12 to 0.1); the UI adds
 # a chart of its own for every other metric (its `updateChartAndSectionConfigs`), into
 # the last two sections, which it takes for "Model metrics" and "System metrics".
@@ -131,21 +135,48 @@ def _column(kind: str, key: str) -> str:
     return f"{kind}.`{key}`"  # the UI's canonical column key
 
 
-def save_results_view(
-    client, experiment_id: str, params: Iterable[str] = (), metrics: Iterable[str] = ()
-) -> None:
-    """Keep the experiment's saved view "rnnlab: results": the runs table with these
-    params and metrics as columns (after rnnlab's own, and after those an earlier sweep
-    added), every run drawn in the charts (not MLflow's first 10), empty charts hidden.
-    Raises what the store raises."""
-    columns = [_column("params", k) for k in (*PARAMS, *params)]
-    columns += [_column("metrics", k) for k in (*METRICS, *metrics)]
-    experiment = client.get_experiment(experiment_id)
-    created = int(time.time() * 1000)
-    old_state = None
-    if VIEW_TAG in experiment.tags:
+def save_results_view(client, experiment_id: str) -> None:
+    """Keep the experiment's saved view "rnnlab: results": the runs table with rnnlab's
+    columns (what a run started from, its results) and, once the experiment holds
+    sweeps, their swept keys (``choice.<key>``, oldest sweep first) and their metrics;
+    every run drawn in the charts (not MLflow's first 10), empty charts hidden. The
+    columns come from the store (the sweep parents' ``sweep.<key>`` params), so that
+    sweeps started at once, each saving the view, agree on it
+    (``tracking.update_experiment_tag``); columns a view had before are kept. Written
+    only when that changes the view. Raises what the store raises."""
+    tracking.update_experiment_tag(
+        client,
+        experiment_id,
+        VIEW_TAG,
+        lambda old: _view_with(old, _columns(client, experiment_id)),
+    )
+
+
+def _columns(client, experiment_id: str) -> list[str]:
+    """The results view's columns for the runs the experiment holds now."""
+    parents = tracking.search(client, [experiment_id], f"tags.`{SWEEP_TAG}` = 'true'")
+    swept = [
+        key[len(SWEPT_PREFIX) :]
+        for run in parents
+        for key in run.data.params
+        if key.startswith(SWEPT_PREFIX) and key[len(SWEPT_PREFIX) :] not in NAMED_KEYS
+    ]
+    params = [*PARAMS, *(f"{CHOICE_PREFIX}{k}" for k in swept)]
+    metrics = [*METRICS, *(SWEEP_METRICS if parents else ())]
+    return list(
+        dict.fromkeys(
+            [*(_column("params", k) for k in params), *(_column("metrics", k) for k in metrics)]
+        )
+    )
+
+
+def _view_with(old: str | None, columns: list[str]) -> str | None:
+    """The view's tag value with ``columns`` added to those of ``old`` (its value now);
+    None when ``old`` has them all already (once per new column, not once per run)."""
+    created, old_state, columns = int(time.time() * 1000), None, list(columns)
+    if old is not None:
         try:
-            envelope = json.loads(experiment.tags[VIEW_TAG])
+            envelope = json.loads(old)
             created, old_state = int(envelope["createdAt"]), envelope["state"]
             before = json.loads(old_state)["selectedColumns"]
             columns = list(dict.fromkeys([*before, *columns]))
@@ -173,8 +204,7 @@ def save_results_view(
         if len(value) <= VIEW_MAX_CHARS or len(columns) <= len(PARAMS) + len(METRICS):
             break
         columns.pop()  # past the tag's limit: the newest columns go
-    if envelope["state"] != old_state:  # once per new column, not once per run
-        client.set_experiment_tag(experiment_id, VIEW_TAG, value)
+    return None if envelope["state"] == old_state else value
 
 
 def number_name(client, experiment_id: str, run_id: str, base: str, extra: str = "") -> str:
