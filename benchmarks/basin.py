@@ -16,10 +16,10 @@ import time
 
 import numpy as np
 
-from rnnlab.basin import optimise_many
-from rnnlab.data import make_dataset
-from rnnlab.optim import GradientDescent, RProp
-from rnnlab.train import optimise
+from rnnlab.core.basin import optimise_many
+from rnnlab.core.data import make_dataset
+from rnnlab.core.optim import GradientDescent, RProp
+from rnnlab.core.train import optimise
 
 ITERATIONS, TOLERANCE = 500, 0.2
 

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnlab import rnn, runner
 from rnnlab.config import LAB_POINTS, PlotsConfig
-from rnnlab.data import make_dataset
-from rnnlab.optim import RProp
-from rnnlab.train import optimise
+from rnnlab.core import rnn
+from rnnlab.core.data import make_dataset
+from rnnlab.core.optim import RProp
+from rnnlab.core.train import optimise
+from rnnlab.jobs import compute, files
 
 
 def lab_loss_surface(w1_low, w1_high, w2_low, w2_high, nb_of_ws, loss_func):
@@ -69,11 +70,11 @@ def main() -> None:
     print(f"1000 x 1000 surface, closed form:      {t_big:9.4f} s (target < 0.1 s)")
 
     trajectory = optimise(X, t, (-1.5, 2.0), RProp(), 500)
-    curves = runner.gradient_curves(d, LAB_POINTS)
+    curves = compute.gradient_curves(d, LAB_POINTS)
     plot_cfg = {**PlotsConfig().__dict__}
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        written = runner.draw_figures(Path(tmp), plot_cfg, "RProp", d, trajectory, curves)
+        written = files.draw_figures(Path(tmp), plot_cfg, "RProp", d, trajectory, curves)
         t_fig = time.perf_counter() - t0
     print(
         f"draw and save all {len(written)} figures of a default run "

@@ -17,7 +17,7 @@ import pytest
 from omegaconf import DictConfig
 
 from rnnlab.config import compose
-from rnnlab.data import make_dataset
+from rnnlab.core.data import make_dataset
 
 GOLDEN_PATH = Path(__file__).parent / "golden" / "lab8.json"
 # The per-iteration metrics and the named starting points the issues specify.
@@ -56,11 +56,11 @@ def store_template(tmp_path_factory) -> Path:
     """An empty MLflow SQLite store, migrated once per session (~1.3 s a store)."""
     import sqlite3
 
-    from rnnlab import tracking
+    from rnnlab.store import client
 
     path = tmp_path_factory.mktemp("template") / "mlflow.db"
-    tracking.client_for(f"sqlite:///{path}")
-    tracking.forget(f"sqlite:///{path}")
+    client.client_for(f"sqlite:///{path}")
+    client.forget(f"sqlite:///{path}")
     with sqlite3.connect(path) as db:  # everything in the main file, ready to copy
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     _TEMPLATE[:] = [path]

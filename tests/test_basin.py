@@ -7,9 +7,10 @@ import pytest
 from conftest import compose_config, new_store, run_cli, store_overrides
 from mlflow.tracking import MlflowClient
 
-from rnnlab import basin, rnn, runner
-from rnnlab.optim import Adam, GradientDescent, IRPropMinus, IRPropPlus, Momentum, RProp
-from rnnlab.train import optimise
+from rnnlab.core import basin, rnn
+from rnnlab.core.optim import Adam, GradientDescent, IRPropMinus, IRPropPlus, Momentum, RProp
+from rnnlab.core.train import optimise
+from rnnlab.jobs import basin_map
 
 
 def test_closed_form_coefficients_give_the_bptt_loss_and_gradient(lab_data):
@@ -103,7 +104,7 @@ def test_basin_run_logs_maps_metrics_and_figure(tmp_path):
         "iterations=60",
         "plots.dpi=40",
     ]
-    metrics = runner.execute_basin(compose_config(overrides), tmp_path / "job", overrides)
+    metrics = basin_map.execute_basin(compose_config(overrides), tmp_path / "job", overrides)
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     run = client.get_run(metrics["run_id"])
     assert run.info.status == "FINISHED" and run.info.run_name == "basin_map"

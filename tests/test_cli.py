@@ -15,7 +15,7 @@ import pytest
 from conftest import SERIES, assert_close, cli_command, cli_environment, new_store, run_cli
 from mlflow.tracking import MlflowClient
 
-from rnnlab.tracking import client_for
+from rnnlab.store.client import client_for
 
 pytestmark = pytest.mark.slow
 

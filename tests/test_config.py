@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import INITS, compose_config
 
+from rnnlab.cli.errors import user_error
 from rnnlab.config import CONF_DIR, OPTIMIZERS, ConfigError, optimizer_id, validate
-from rnnlab.errors import user_error
 
 GROUPS = ["data", "init", "optimizer", "plots", "tracking", "experiment"]
 
@@ -129,7 +129,7 @@ def test_composition_errors_become_one_line(override, expected):
 )
 def test_a_start_overridden_away_from_its_option_is_custom(overrides, name, run):
     from rnnlab.config import to_container
-    from rnnlab.runner import run_name
+    from rnnlab.jobs.text import run_name
 
     config = to_container(compose_config(overrides))
     assert config["init"]["name"] == name

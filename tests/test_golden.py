@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from conftest import GOLDEN_PATH, REPO, assert_close
 
-from rnnlab.gradcheck import gradient_check
-from rnnlab.optim import RProp
-from rnnlab.train import optimise, predict
+from rnnlab.core.gradcheck import gradient_check
+from rnnlab.core.optim import RProp
+from rnnlab.core.train import optimise, predict
 
 
 def test_golden_copy_matches_shared_original():

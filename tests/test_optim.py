@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnnlab.optim import Adam, GradientDescent, IRPropMinus, IRPropPlus, Momentum, RProp
+from rnnlab.core.optim import Adam, GradientDescent, IRPropMinus, IRPropPlus, Momentum, RProp
 
 # --- the optax references ---------------------------------------------------------------
 # On f(w) = 0.5 * (w0^2 + 100 * w1^2) (gradient (w0, 100 w1)) from w = (1, -2), five
@@ -187,7 +187,7 @@ def test_each_optimizer_runs_reruns_and_serves_its_model(tmp_path, option, name,
     from mlflow.tracking import MlflowClient
 
     import rnnlab
-    from rnnlab.rerun import rerun_run
+    from rnnlab.cli.rerun import rerun_run
 
     overrides = [*store_overrides(tmp_path), f"optimizer={option}", "init=steady"]
     result = rnnlab.run([*overrides, "plots=none", "iterations=60"], output_dir=tmp_path / "job")

@@ -9,10 +9,11 @@ from matplotlib.colors import BoundaryNorm
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 
-from rnnlab import plots, runner
+from rnnlab import plots
 from rnnlab.config import LAB_POINTS
-from rnnlab.optim import RProp
-from rnnlab.train import optimise
+from rnnlab.core.optim import RProp
+from rnnlab.core.train import optimise
+from rnnlab.jobs import compute
 
 OVERVIEW, ZOOM = [-3, 3, -3, 3], [-0.1, 2.1, -0.1, 2.1]
 
@@ -25,7 +26,7 @@ def test_surface_grid_uses_the_closed_form_at_the_requested_resolution(lab_data)
     wx, wrec, loss = plots.surface_grid(lab_data.X, lab_data.t, OVERVIEW, 401)
     assert loss.shape == (401, 401) and wx[0] == -3 and wrec[-1] == 3
     assert loss[200, 250] > 0  # row = wrec = 0, column = wx = 0.75
-    from rnnlab import rnn
+    from rnnlab.core import rnn
 
     ref = rnn.loss(rnn.forward_states(lab_data.X, wx[250], wrec[200])[:, -1], lab_data.t)
     assert np.isclose(loss[200, 250], ref, rtol=1e-12)
@@ -66,7 +67,7 @@ def test_decade_labels_are_unicode():
 
 
 def test_gradient_over_time_figure(lab_data):
-    curves = runner.gradient_curves(lab_data, LAB_POINTS)
+    curves = compute.gradient_curves(lab_data, LAB_POINTS)
     fig = plots.gradient_over_time(curves)
     (ax,) = fig.axes
     assert ax.get_yscale() == "symlog"

@@ -9,8 +9,8 @@ from conftest import REPO, SERIES, new_store, run_cli, store_overrides
 from mlflow.tracking import MlflowClient
 
 import rnnlab
-from rnnlab.records import RecordError
-from rnnlab.rerun import RerunError, rerun_run
+from rnnlab.cli.rerun import RerunError, rerun_run
+from rnnlab.store.records import RecordError
 
 # every test here works on whole runs recorded in a store (and reruns them): end to end
 pytestmark = pytest.mark.slow

@@ -6,8 +6,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnlab import rnn
-from rnnlab.gradcheck import relative_error
+from rnnlab.core import rnn
+from rnnlab.core.gradcheck import relative_error
 
 weights = st.floats(-3.0, 3.0, allow_nan=False, allow_subnormal=False)
 

@@ -20,7 +20,8 @@ import pytest
 from conftest import new_store
 from mlflow.tracking import MlflowClient
 
-from rnnlab import lifecycle, tracking
+from rnnlab.store import client as client_mod
+from rnnlab.store import runs
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
@@ -49,7 +50,7 @@ def create_killed_at(path: Path, step: int | None) -> int:
                     os.kill(os.getpid(), signal.SIGKILL)
 
         try:
-            tracking.client_for(f"sqlite:///{path}")
+            client_mod.client_for(f"sqlite:///{path}")
             code = 0
         except BaseException:
             code = 3
@@ -82,7 +83,7 @@ def test_a_fresh_store_killed_at_every_migration_step_is_never_half_made(tmp_pat
         code, _ = create_killed_at(path, None)
         assert code == 0, step
         assert schema_is_whole(path), step
-        leftovers = [p.name for p in path.parent.iterdir() if tracking.CREATING in p.name]
+        leftovers = [p.name for p in path.parent.iterdir() if client_mod.CREATING in p.name]
         assert leftovers == [], (step, leftovers)
         client = MlflowClient(f"sqlite:///{path}")
         eid = client.create_experiment("after", artifact_location=str(tmp_path / "a"))
@@ -96,15 +97,15 @@ def test_a_journal_with_unreadable_lines_sets_them_aside(tmp_path, monkeypatch, 
     client = MlflowClient(uri)
     eid = client.create_experiment("e", artifact_location=str(tmp_path / "art"))
     waiting = client.create_run(eid).info.run_id
-    journal = tracking.Pending.path()
+    journal = client_mod.Pending.path()
     journal.parent.mkdir(parents=True)
     good = json.dumps({"uri": uri, "run_id": waiting, "status": "KILLED", "error": "gone"})
     other = json.dumps({"uri": "sqlite:////elsewhere.db", "run_id": "x", "status": "FAILED"})
     journal.write_bytes(
         b"[1,2]\n" + good.encode() + b"\n\xff\xfe\n" + b'{"uri": 5}\n' + other.encode() + b"\n"
     )
-    tracking.forget(uri)
-    tracking.client_for(uri)
+    client_mod.forget(uri)
+    client_mod.client_for(uri)
     err = capfd.readouterr().err.strip().splitlines()
     assert err == [
         f"rnnlab: recorded run {waiting} as KILLED (its end could not be written when it stopped)",
@@ -117,10 +118,10 @@ def test_a_journal_with_unreadable_lines_sets_them_aside(tmp_path, monkeypatch, 
 
 def test_a_journal_keeps_no_password(tmp_path, monkeypatch):
     monkeypatch.setenv("RNNLAB_STATE_DIR", str(tmp_path / "state"))
-    tracking.Pending.add(
+    client_mod.Pending.add(
         "http://alice:s3cret@127.0.0.1:9/", "r1", "KILLED", "failed at http://alice:s3cret@h/"
     )
-    text = tracking.Pending.path().read_text()
+    text = client_mod.Pending.path().read_text()
     assert "s3cret" not in text and text.count("alice:***@") == 2
 
 
@@ -133,8 +134,8 @@ def test_an_artifact_write_that_fails_still_ends_the_run(tmp_path, monkeypatch):
     (tmp_path / "art").write_text("a file where the artifact folder should be")
     eid = client.create_experiment("e", artifact_location=str(tmp_path / "art"))
     run_id = client.create_run(eid).info.run_id
-    assert lifecycle.end(client, run_id, "FAILED", "boom", trace="Traceback ...: boom")
+    assert runs.end(client, run_id, "FAILED", "boom", trace="Traceback ...: boom")
     run = client.get_run(run_id)
     assert run.info.status == "FAILED" and run.data.tags["error"] == "boom"
-    assert not tracking.Pending.path().exists()  # nothing waits: it was written
-    assert (run_id, "FAILED", True) in lifecycle.history  # recorded as written
+    assert not client_mod.Pending.path().exists()  # nothing waits: it was written
+    assert (run_id, "FAILED", True) in runs.history  # recorded as written

@@ -7,8 +7,8 @@ import warnings
 import numpy as np
 import pytest
 
-from rnnlab.optim import GradientDescent, RProp
-from rnnlab.train import optimise
+from rnnlab.core.optim import GradientDescent, RProp
+from rnnlab.core.train import optimise
 
 
 def test_rprop_grows_on_repeated_sign_and_shrinks_on_flip():

@@ -14,7 +14,7 @@ import pytest
 from conftest import MlflowServer, cli_command, cli_environment, new_store, run_cli
 from mlflow.tracking import MlflowClient
 
-from rnnlab import ui
+from rnnlab.store import ui
 
 SMALL = ["iterations=5", "plots=none"]
 

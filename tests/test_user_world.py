@@ -18,8 +18,10 @@ import pytest
 from conftest import cli_environment, new_store, run_cli
 from mlflow.tracking import MlflowClient
 
-from rnnlab import created, plots, sweep
+from rnnlab import plots
 from rnnlab.config import CONF_DIR, ConfigError, compose, validate
+from rnnlab.proc import created
+from rnnlab.sweeps import plan
 
 TINY = ["iterations=20", "plots=none", "tracking.log_model=false"]
 
@@ -218,7 +220,7 @@ def test_the_api_leaves_the_callers_process_as_it_found_it(tmp_path, monkeypatch
 
 def test_the_api_checks_its_arguments_and_reading_creates_no_store(tmp_path):
     import rnnlab
-    from rnnlab.tracking import StoreError
+    from rnnlab.store.uris import StoreError
 
     with pytest.raises(TypeError, match="list of strings"):
         rnnlab.run("init=steady")
@@ -315,7 +317,7 @@ def test_the_sweep_plan_is_hydras_expansion(overrides, jobs):
         cfg = hydra_compose(config_name="config", return_hydra_config=True)
         OmegaConf.update(cfg, "hydra.overrides.task", overrides)
         cfg.hydra.mode = RunMode.MULTIRUN
-        p = sweep.plan(cfg)
+        p = plan.plan(cfg)
     assert p.jobs == jobs
 
 

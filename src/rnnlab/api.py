@@ -18,15 +18,11 @@ import contextlib
 import gc
 import logging
 import os
-import signal
-import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def _loggers() -> dict[str, tuple[int, list, bool, bool]]:
@@ -48,6 +44,7 @@ def guest() -> Iterator[None]:
 
     from rnnlab import console
     from rnnlab.config import hydra_restored
+    from rnnlab.proc import signals
 
     state = {
         "environ": dict(os.environ),
@@ -55,8 +52,7 @@ def guest() -> Iterator[None]:
         "loggers": _loggers(),
         "filters": list(warnings.filters),
         "showwarning": warnings.showwarning,
-        "signals": {s: signal.getsignal(s) for s in _SIGNALS},
-        "unraisablehook": sys.unraisablehook,
+        "signals": signals.handlers(),
         "gc": gc.isenabled(),
         "uri": mlflow_uri._tracking_uri,
         "experiment": fluent._active_experiment_id,
@@ -87,10 +83,7 @@ def guest() -> Iterator[None]:
                     lg.setLevel(logging.NOTSET)
         warnings.filters[:] = state["filters"]
         warnings.showwarning = state["showwarning"]
-        for sig, handler in state["signals"].items():
-            if signal.getsignal(sig) is not handler and handler is not None:
-                signal.signal(sig, handler)
-        sys.unraisablehook = state["unraisablehook"]
+        signals.restore_handlers(state["signals"])
         (gc.enable if state["gc"] else gc.disable)()
 
 
@@ -99,13 +92,13 @@ def _caller_run(tracking_uri: str) -> tuple[str, str] | None:
     at ``tracking_uri`` (the caller's process-wide tracking URI names the same store)."""
     import mlflow
 
-    from rnnlab import tracking
+    from rnnlab.store import uris
 
     active = mlflow.active_run()
     if active is None:
         return None
-    mine = tracking.resolve_uri(mlflow.get_tracking_uri())
-    if mine != tracking.resolve_uri(tracking_uri):
+    mine = uris.resolve_uri(mlflow.get_tracking_uri())
+    if mine != uris.resolve_uri(tracking_uri):
         return None
     return active.info.run_id, active.info.experiment_id
 
@@ -123,8 +116,8 @@ def run(overrides: Sequence[str] = (), output_dir: str | Path | None = None):
     if isinstance(overrides, str | bytes):
         raise TypeError(f"overrides must be a list of strings, e.g. [{overrides!r}]")
     with guest():
-        from rnnlab import runner
         from rnnlab.config import compose, to_container, validate, with_search_path
+        from rnnlab.jobs import training
 
         cfg = compose(list(overrides))
         validate(cfg)
@@ -137,7 +130,7 @@ def run(overrides: Sequence[str] = (), output_dir: str | Path | None = None):
         uri = to_container(cfg)["tracking"]["uri"]
         parent = _caller_run(uri)
         chooses = any(o.lstrip("+").startswith("tracking.experiment=") for o in overrides)
-        return runner.execute(
+        return training.execute(
             cfg,
             out,
             logged,
@@ -147,12 +140,13 @@ def run(overrides: Sequence[str] = (), output_dir: str | Path | None = None):
 
 
 def _client(tracking_uri: str | None):
-    from rnnlab import tracking
+    from rnnlab.store import client as client_mod
+    from rnnlab.store import uris
 
     if tracking_uri is not None and not isinstance(tracking_uri, str | os.PathLike):
         raise TypeError(f"tracking_uri must be a string, not {type(tracking_uri).__name__}")
-    uri = tracking.resolve_uri(str(tracking_uri) if tracking_uri else tracking.default_uri())
-    return tracking.client_for(uri, create=False), uri  # reading never creates a store
+    uri = uris.resolve_uri(str(tracking_uri) if tracking_uri else uris.default_uri())
+    return client_mod.client_for(uri, create=False), uri  # reading never creates a store
 
 
 def _check_id(run_id: Any) -> str:
@@ -169,17 +163,17 @@ def load(run_id: str, tracking_uri: str | None = None):
     created), TypeError for a run id that is not a string."""
     _check_id(run_id)
     with guest():
-        from rnnlab import runner
-        from rnnlab.records import load_record
+        from rnnlab.jobs import results
+        from rnnlab.store.records import load_record
 
         client, uri = _client(tracking_uri)
         record = load_record(client, run_id)
         summary = {
             k: float(v)
             for k, v in record.summary.items()
-            if k in runner.SUMMARY_KEYS and v is not None
+            if k in results.SUMMARY_KEYS and v is not None
         }
-        return runner.RunResult(
+        return results.RunResult(
             run_id=run_id,
             experiment_id=record.experiment_id,
             tracking_uri=uri,
@@ -204,16 +198,16 @@ def compare(runs: str | Sequence[str], tracking_uri: str | None = None):
     with guest():
         import pandas as pd
 
-        from rnnlab import tracking
+        from rnnlab.store import query
 
         client, _ = _client(tracking_uri)
         if isinstance(runs, str):
-            parent = tracking.get_run(client, _check_id(runs))
-            found = tracking.child_runs(client, parent.info.experiment_id, runs)
+            parent = query.get_run(client, _check_id(runs))
+            found = query.child_runs(client, parent.info.experiment_id, runs)
             if not found:
                 found = [parent]
         else:
-            found = [tracking.get_run(client, rid) for rid in runs]
+            found = [query.get_run(client, rid) for rid in runs]
         rows = []
         for r in found:
             row = {"run_id": r.info.run_id, "run_name": r.info.run_name, "status": r.info.status}

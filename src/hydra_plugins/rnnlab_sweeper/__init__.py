@@ -70,12 +70,12 @@ class Sweeper(BasicSweeper):
             of this process note theirs."""
             from hydra.core.utils import JobStatus
 
-            from rnnlab import recorder
+            from rnnlab.cli import link
 
             results = launch(job_overrides, initial_job_idx)
             for r in results:
                 if r.status == JobStatus.FAILED:
-                    recorder.note_job_failure(r._return_value)
+                    link.note_job_failure(r._return_value)
             return results
 
         self.launcher.launch = launch_and_note_failures
@@ -85,8 +85,8 @@ class Sweeper(BasicSweeper):
             self.hydra_context.config_loader.compose_ahead(self.config, overrides)
         # A two-process sweep: the parent's ids (the recorder opened it meanwhile) before
         # the launcher hands the callback to its workers.
-        from rnnlab import sweep
+        from rnnlab.cli import callback, launchers
 
-        if sweep._linked is not None:
-            sweep._linked.await_parent()
-        sweep.joined_warm_up()
+        if callback.linked() is not None:
+            callback.linked().await_parent()
+        launchers.joined_warm_up()

@@ -1,0 +1,314 @@
+"""``rnnlab-rerun RUN_ID [OVERRIDE ...]``: rerun a logged run (or a whole sweep) from the
+MLflow store alone.
+
+The run's ``config/overrides.yaml`` (read with ``yaml.safe_load``, never a pickle) is
+composed again with Hydra's compose API, new overrides applied on top in Hydra's
+grammar. Before anything runs, the recomposed config (without the new overrides) is
+checked against the logged ``config/config.yaml``: if ``conf/`` has changed since, the
+rerun refuses with the keys that differ instead of quietly computing something else.
+The new run lands in the original's experiment, tagged ``rerun_of=RUN_ID``. A sweep's
+parent reruns every job of its plan (``sweep/jobs.json``: the jobs that ran and the ones
+an interruption kept from running) under a new parent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rnnlab import console
+from rnnlab.cli import callback
+from rnnlab.cli.errors import user_error
+from rnnlab.config import (
+    SEARCHPATH_KEY,
+    ConfigError,
+    flatten,
+    searchpath_of,
+    searchpath_override,
+    to_container,
+    validate,
+)
+from rnnlab.config import compose as compose_config
+from rnnlab.jobs import results, text, training
+from rnnlab.proc import signals
+from rnnlab.store import client as client_mod
+from rnnlab.store import log, query, runs, ui, uris
+from rnnlab.sweeps import plan as plan_mod
+from rnnlab.sweeps import summary
+
+# Where a run is stored is not part of what it computes, and the logged URI is redacted:
+# the one logged key a rerun does not compare (it records into the current store).
+IGNORED = ("tracking.uri",)
+
+
+class RerunError(LookupError):
+    """A run that cannot be rerun: unknown id, no logged config, or a changed conf/."""
+
+
+def logged_inputs(client, run_id: str) -> tuple[Any, list[str], dict[str, Any]]:
+    """(run, overrides, resolved config) as the run logged them."""
+    try:
+        run = query.get_run(client, run_id)
+    except LookupError as exc:
+        raise RerunError(str(exc)) from None
+    try:
+        overrides, config = query.download_yaml(
+            client, run_id, "config", ["overrides.yaml", "config.yaml"]
+        )
+    except uris.StoreError:
+        raise  # the artifacts are not where the store says: that, in one line
+    except Exception:
+        raise RerunError(
+            f"run {run_id} has no logged config (config/config.yaml and config/overrides.yaml)"
+        ) from None
+    return run, [str(o) for o in overrides or []], config
+
+
+def check_overrides(overrides: Sequence[str], source: str) -> None:
+    """A logged override is data, not code: refuse interpolations (``${...}`` would
+    resolve environment variables or other keys into the rerun's params)."""
+    for o in overrides:
+        if "${" in o:
+            raise RerunError(f"{source} holds an interpolation, which a rerun refuses: {o!r}")
+
+
+def _changed_keys(composed: dict[str, Any], logged: dict[str, Any]) -> list[str]:
+    a, b = flatten(composed), flatten(logged)
+    keys = sorted(k for k in set(a) | set(b) if k not in IGNORED and a.get(k) != b.get(k))
+    return [f"{k} (logged {b.get(k)!r}, now {a.get(k)!r})" for k in keys]
+
+
+def relocated(base: Sequence[str], config_dirs: Sequence[str], label: str) -> list[str]:
+    """``base`` with its user config folders (the logged ``hydra.searchpath``) replaced by
+    ``config_dirs`` where given; RerunError naming a logged folder that is missing."""
+    base = list(base)
+    if config_dirs:
+        for d in config_dirs:
+            if not Path(d).is_dir():
+                raise RerunError(f"--config-dir {d!r} is not a folder")
+        rest = [o for o in base if not o.startswith(SEARCHPATH_KEY + "=")]
+        return rest + searchpath_override([Path(d).resolve().as_uri() for d in config_dirs])
+    for entry in searchpath_of(base):
+        path = entry.removeprefix("file://")
+        if entry.startswith("file://") and not Path(path).is_dir():
+            raise RerunError(
+                f"{label} was composed with the config folder {path} (--config-dir or "
+                "hydra.searchpath), which is missing: give its new place with "
+                "rnnlab-rerun RUN_ID --config-dir DIR"
+            )
+    return base
+
+
+def compose_checked(
+    base: Sequence[str],
+    logged: dict[str, Any] | None,
+    new_overrides: Sequence[str],
+    label: str,
+    config_dirs: Sequence[str] = (),
+):
+    """The rerun's config: ``base`` composed (and, where a logged config is given, checked
+    against it), the new overrides on top, validated. Nothing is created. The logged
+    config folders are used, or ``config_dirs`` in their place."""
+    base = [o for o in base if not o.startswith("tracking.uri=")]
+    base = relocated(base, config_dirs, label)
+    check_overrides(base, f"the logged overrides of {label}")
+    if logged is not None:
+        changed = _changed_keys(to_container(compose_config(base)), logged)
+        if changed:
+            raise RerunError(
+                f"conf/ has changed since {label}, so it would not be reproduced: "
+                f"{'; '.join(changed[:3])}{' ...' if len(changed) > 3 else ''}"
+            )
+    cfg = compose_config([*base, *new_overrides])
+    if cfg.get("task") == "basin_map":
+        raise RerunError(
+            f"{label} is a basin map; rerun it with its command instead: rnnlab {' '.join(base)}"
+        )
+    validate(cfg)
+    return cfg, [*base, *new_overrides]
+
+
+def rerun_run(
+    client,
+    run_id: str,
+    new_overrides: Sequence[str],
+    tracking_uri: str,
+    out_root: Path,
+    config_dirs: Sequence[str] = (),
+) -> results.RunResult:
+    run, overrides, logged = logged_inputs(client, run_id)
+    if run.data.tags.get("task") == "basin_map":
+        raise RerunError(
+            f"run {run_id} is a basin map; rerun it with its command instead: "
+            f"rnnlab {' '.join(overrides)}"
+        )
+    cfg, all_overrides = compose_checked(
+        overrides, logged, new_overrides, f"run {run_id}", config_dirs
+    )
+    return training.execute(
+        cfg,
+        out_root / run_id,
+        all_overrides,
+        experiment_id=run.info.experiment_id,
+        extra_tags={"rerun_of": run_id},
+        tracking_uri=tracking_uri,
+        source=" ".join(["rnnlab-rerun", run_id, *new_overrides]),
+    )
+
+
+def sweep_plan(client, parent) -> plan_mod.Plan:
+    """The sweep's jobs as it planned them (its children's overrides for a sweep that
+    logged no plan)."""
+    parent_id = parent.info.run_id
+    try:
+        (raw,) = query.download_yaml(client, parent_id, "sweep", ["jobs.json"])
+        return plan_mod.Plan(jobs=[list(j) for j in raw["jobs"]], swept=dict(raw["swept"]))
+    except Exception:
+        children = query.child_runs(client, parent.info.experiment_id, parent_id)
+        jobs = [logged_inputs(client, c.info.run_id)[1] for c in children]
+        if not jobs:
+            raise RerunError(f"sweep run {parent_id} has no jobs to rerun") from None
+        return plan_mod.Plan(jobs=jobs, swept={})
+
+
+def rerun_sweep(
+    client,
+    parent_id: str,
+    new_overrides: Sequence[str],
+    tracking_uri: str,
+    out_root: Path,
+    config_dirs: Sequence[str] = (),
+) -> summary.Summary:
+    """Every job of a sweep's plan, again, under a new parent (KILLED if interrupted)."""
+    parent = query.get_run(client, parent_id)
+    experiment_id = parent.info.experiment_id
+    plan = sweep_plan(client, parent)
+    children = {
+        int(c.data.tags[plan_mod.SWEEP_JOB_TAG]): c
+        for c in query.child_runs(client, experiment_id, parent_id)
+        if c.data.tags.get(plan_mod.SWEEP_JOB_TAG, "").isdigit()
+    }
+    jobs = []  # check every job before the first one runs
+    for num, overrides in enumerate(plan.jobs):
+        child = children.get(num)
+        logged = logged_inputs(client, child.info.run_id)[2] if child else None
+        label = f"job {num} of sweep {parent_id}"
+        cfg, all_overrides = compose_checked(overrides, logged, new_overrides, label, config_dirs)
+        jobs.append((num, child, cfg, all_overrides))
+    config = to_container(jobs[0][2])
+    cb = callback.MlflowSweepCallback()
+    cb.tracking_uri, cb.experiment_id, cb.config = tracking_uri, experiment_id, config
+    cb.plan = plan_mod.Plan(jobs=[j[3] for j in jobs], swept=plan.swept)
+    # numbered among the experiment's sweeps of the same name: "compare_starts #4 rerun of #2"
+    cb.base = parent.data.tags.get(ui.NAME_TAG) or parent.info.run_name
+    number = re.match(re.escape(cb.base) + r" (#\d+)", parent.info.run_name)
+    of = number.group(1) if number else parent.info.run_name
+    cb.extra = " ".join([f"rerun of {of}", *new_overrides])
+    cb.parent_run_id = runs.start(
+        client,
+        experiment_id,
+        cb.base,
+        {
+            **log.source_tags(" ".join(["rnnlab-rerun", parent_id, *new_overrides])),
+            ui.SWEEP_TAG: "true",
+            ui.NAME_TAG: cb.base,
+            "rerun_of": parent_id,
+            "sweep_dir": str(out_root.resolve()),
+        },
+        params=dict(parent.data.params),
+    )
+    cb.track_open()
+    cb.name_parent(client)
+    console.say(
+        f"Rerun of sweep {parent_id}: {len(jobs)} jobs; MLflow parent run "
+        f"{cb.parent_run_id} (experiment {experiment_id}) in {uris.redact(tracking_uri)}"
+    )
+    try:
+        for num, child, cfg, all_overrides in jobs:
+            tags = {plan_mod.SWEEP_JOB_TAG: str(num)}
+            if child is not None:
+                tags["rerun_of"] = child.info.run_id
+            line = f"[job {num}] {' '.join(all_overrides)}"
+            try:
+                result = training.execute(
+                    cfg,
+                    out_root / f"job{num}",
+                    all_overrides,
+                    parent_run_id=cb.parent_run_id,
+                    experiment_id=experiment_id,
+                    extra_tags=tags,
+                    tracking_uri=tracking_uri,
+                    source=" ".join(["rnnlab", *all_overrides]),
+                    log_model=False,
+                    job=text.SweepJob.of(num, all_overrides, plan.swept),
+                )
+            except Exception as exc:
+                console.say(f"{line}: FAILED: {type(exc).__name__}: {exc}")
+                continue
+            console.say(f"{line}: {text.outcome(result.trajectory)}; run {result.run_id}")
+    except KeyboardInterrupt:
+        cb.finalize(interrupted=True)
+        raise
+    return cb.finalize()
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = console.take_verbose_flag(sys.argv[1:] if argv is None else argv)
+    console.quiet()
+    signals.install_signal_handlers()
+    parser = argparse.ArgumentParser(
+        prog="rnnlab-rerun",
+        description="Rerun a logged run (or every job of a sweep) from the MLflow store, "
+        "optionally with Hydra overrides on top, as a new run tagged rerun_of.",
+    )
+    parser.add_argument("run_id", help="the MLflow run id (a run or a sweep's parent)")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. optimizer=gd")
+    parser.add_argument(
+        "--tracking-uri",
+        default=uris.default_uri(),
+        help=f"MLflow store (default: $MLFLOW_TRACKING_URI or {uris.DEFAULT_URI})",
+    )
+    parser.add_argument(
+        "--config-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a config folder the run was composed with (--config-dir, hydra.searchpath), "
+        "at its new place; repeat for several (default: the folders the run logged)",
+    )
+    args = parser.parse_args(argv)
+    tracking_uri = uris.resolve_uri(args.tracking_uri)
+    out_root = Path("outputs") / "reruns" / datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
+    try:
+        client = client_mod.client_for(tracking_uri, create=False)
+        run = query.get_run(client, args.run_id)
+        if run.data.tags.get("sweep") == "true":
+            done = rerun_sweep(
+                client, args.run_id, args.overrides, tracking_uri, out_root, args.config_dir
+            )
+            if done.failed or done.not_started:
+                sys.exit(1)
+        else:
+            result = rerun_run(
+                client, args.run_id, args.overrides, tracking_uri, out_root, args.config_dir
+            )
+            console.say(text.report(result))
+            console.say(f"rerun of {args.run_id}")
+    except KeyboardInterrupt as exc:
+        why = exc.signal_name if isinstance(exc, signals.Interrupted) else "SIGINT"
+        console.say(runs.interrupted_line("rnnlab-rerun", why), err=True)
+        sys.exit(130)
+    except (LookupError, ConfigError, uris.StoreError) as exc:  # RerunError: LookupError
+        console.error("rnnlab-rerun", str(exc))
+        sys.exit(2)
+    except Exception as exc:
+        message = user_error(exc)
+        if message is None:
+            raise
+        console.error("rnnlab-rerun", message)
+        sys.exit(2)

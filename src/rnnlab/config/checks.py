@@ -1,0 +1,399 @@
+"""Config schemas (dataclasses registered in Hydra's ConfigStore) and value checks.
+
+YAML files under ``conf/`` are the interface; each extends a schema stored here, so a
+wrong type or an unknown key fails at composition with the key named. Ranges that a
+type cannot express (eta_minus in (0, 1), ...) are checked by ``validate``, which
+raises ``ConfigError`` naming the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from rnnlab.config.composition import to_container
+from rnnlab.config.params import flatten
+from rnnlab.config.schema import (
+    CONF_DIR,
+    FIGURES,
+    FORMATS,
+    MAX_BASIN_RESOLUTION,
+    MAX_CHECK_POINT,
+    MAX_DESCRIPTION,
+    MAX_DPI,
+    MAX_ETA_PLUS,
+    MAX_EXPERIMENT_NAME,
+    MAX_ITERATIONS,
+    MAX_NAME,
+    MAX_SAMPLES,
+    MAX_SEQ_LEN,
+    MAX_STEP,
+    MAX_TEST_SEQUENCE,
+    MAX_TEXT,
+    NAME_PATTERN,
+    RATE_KEYS,
+    STORE_SCHEMES,
+    TASKS,
+    AdamConfig,
+    BasinConfig,
+    ConfigError,
+    DataConfig,
+    DivergenceConfig,
+    GDConfig,
+    GradCheckConfig,
+    InitConfig,
+    IRPropConfig,
+    MomentumConfig,
+    PlotsConfig,
+    RPropConfig,
+    TrackingConfig,
+)
+from rnnlab.core.data import RECIPES
+
+# --- value checks -------------------------------------------------------------------
+
+
+def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(key, value, allowed)
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _positive(x: Any) -> bool:
+    return _finite(x) and x > 0
+
+
+def _check_range(key: str, r: list[float]) -> None:
+    ok = len(r) == 4 and all(map(_finite, r)) and r[0] < r[1] and r[2] < r[3]
+    _check(ok, key, list(r), "four finite numbers [wx_min, wx_max, wrec_min, wrec_max], min < max")
+
+
+def _check_number(o: DictConfig, key: str, name: str, ok, allowed: str) -> None:
+    v = o[name]
+    _check(_finite(v) and ok(v), f"{key}.{name}", v, allowed)
+
+
+def _check_steps(o: DictConfig, key: str) -> None:
+    """RProp's family: the initial step, the growth and shrink factors, the bounds (the
+    lab's RProp may leave them null; iRprop's lower bound may be 0, as Igel and Hüsken
+    set it)."""
+    _check_number(
+        o, key, "initial_step", lambda v: 0 < v <= MAX_STEP, f"a number in (0, {MAX_STEP:g}]"
+    )
+    _check_number(
+        o, key, "eta_plus", lambda v: 1 < v <= MAX_ETA_PLUS, f"a number in (1, {MAX_ETA_PLUS:g}]"
+    )
+    _check_number(o, key, "eta_minus", lambda v: 0 < v < 1, "a number in (0, 1)")
+    lab = o.name == "rprop"
+    for name in ("step_min", "step_max"):
+        v = o[name]
+        zero_ok = name == "step_min" and not lab
+        ok = (v is None and lab) or (_finite(v) and (v >= 0 if zero_ok else v > 0))
+        interval = f"{'[' if zero_ok else '('}0, {MAX_STEP:g}]"
+        _check(
+            ok and (v is None or v <= MAX_STEP),
+            f"{key}.{name}",
+            v,
+            f"{'null or ' if lab else ''}a number in {interval}",
+        )
+    if o.step_min is not None and o.step_max is not None:
+        _check(
+            o.step_min <= o.step_max,
+            f"{key}.step_min",
+            o.step_min,
+            f"at most {key}.step_max ({o.step_max})",
+        )
+
+
+def _check_rate(o: DictConfig, key: str) -> None:
+    _check_number(
+        o, key, "learning_rate", lambda v: 0 < v <= MAX_STEP, f"a number in (0, {MAX_STEP:g}]"
+    )
+
+
+def _check_optimizer(o: DictConfig, key: str) -> None:
+    names = ("rprop", "irprop_minus", "irprop_plus", "gd", "momentum", "adam")
+    _check(o.get("name") in names, f"{key}.name", o.get("name"), f"one of {', '.join(names)}")
+    if o.name in ("rprop", "irprop_minus", "irprop_plus"):
+        _check_steps(o, key)
+    elif o.name == "gd":
+        _check_rate(o, key)
+        v = o.get("clip_norm")
+        _check(
+            v is None or (_positive(v) and v <= MAX_STEP),
+            f"{key}.clip_norm",
+            v,
+            f"null (no clipping) or a number in (0, {MAX_STEP:g}]",
+        )
+    elif o.name == "momentum":
+        _check_rate(o, key)
+        _check_number(o, key, "momentum", lambda v: 0 <= v < 1, "a number in [0, 1)")
+    else:  # adam
+        _check_rate(o, key)
+        for name in ("beta1", "beta2"):
+            _check_number(o, key, name, lambda v: 0 <= v < 1, "a number in [0, 1)")
+        _check_number(o, key, "epsilon", lambda v: 0 < v <= 1, "a number in (0, 1]")
+
+
+GROUPS = ("data", "init", "optimizer", "plots", "tracking")  # one option each, required
+
+
+def conf_options(group: str) -> list[str]:
+    """The options of ``group`` in rnnlab's conf/ (the user's folders: the running Hydra's
+    config loader, see ``sweep.group_options``)."""
+    return sorted(f.stem for f in (CONF_DIR / group).glob("*.yaml"))
+
+
+def _check_groups(cfg: DictConfig) -> None:
+    """Each group chose an option (``init=null`` or ``~data`` leave none)."""
+    for group in GROUPS:
+        node = cfg.get(group) if group in cfg else None
+        if not isinstance(node, DictConfig):
+            options = conf_options(group)
+            _check(False, group, node, f"one of the options of group {group}: {', '.join(options)}")
+
+
+SCHEMAS = {  # each node's keys: what its schema defines (``+key=...`` adds others)
+    "data": DataConfig,
+    "init": InitConfig,
+    "plots": PlotsConfig,
+    "tracking": TrackingConfig,
+    "gradcheck": GradCheckConfig,
+    "divergence": DivergenceConfig,
+    "basin": BasinConfig,
+}
+OPTIMIZER_SCHEMAS = {
+    "rprop": RPropConfig,
+    "gd": GDConfig,
+    "momentum": MomentumConfig,
+    "adam": AdamConfig,
+    "irprop_minus": IRPropConfig,
+    "irprop_plus": IRPropConfig,
+}
+
+
+def _check_keys(node: DictConfig, key: str, schema: type) -> None:
+    """No key beyond ``schema``'s: an added one (``+optimizer.foo=1``) would otherwise
+    reach the code (a TypeError in a run) or be ignored without a word."""
+    from dataclasses import fields
+
+    allowed = [f.name for f in fields(schema)]
+    for name in node:
+        _check(
+            name in allowed,
+            f"{key}.{name}",
+            node[name],
+            f"not a key of {key}: {', '.join(allowed)}",
+        )
+
+
+def check_plots(p: Any) -> None:
+    """The ``plots`` settings (also those a logged run is redrawn with); ConfigError on
+    the first that is not allowed."""
+    p = p if isinstance(p, DictConfig) else OmegaConf.create(p)
+    for f in p.figures:
+        _check(
+            f in FIGURES,
+            "plots.figures",
+            list(p.figures),
+            f"a list drawn from {', '.join(FIGURES)}",
+        )
+    _check(p.format in FORMATS, "plots.format", p.format, f"one of {', '.join(FORMATS)}")
+    _check(10 <= p.dpi <= MAX_DPI, "plots.dpi", p.dpi, f"an integer in [10, {MAX_DPI}]")
+    _check(2 <= p.resolution <= 4000, "plots.resolution", p.resolution, "an integer in [2, 4000]")
+    for key in ("overview", "zoom", "trajectory_zoom"):
+        _check_range(f"plots.{key}", list(p[key]))
+    for name, xy in p.points.items():
+        ok = len(xy) == 2 and all(map(_finite, xy))
+        _check(ok, f"plots.points.{name}", list(xy), "a pair [wx, wrec] of finite numbers")
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check every value a wrong setting would break; raise ConfigError on the first."""
+    _check_groups(cfg)
+    for group, schema in SCHEMAS.items():
+        if isinstance(cfg.get(group), DictConfig):
+            _check_keys(cfg[group], group, schema)
+    name = cfg.optimizer.get("name")
+    if name in OPTIMIZER_SCHEMAS:
+        _check_keys(cfg.optimizer, "optimizer", OPTIMIZER_SCHEMAS[name])
+    d = cfg.data
+    _check(d.recipe in RECIPES, "data.recipe", d.recipe, f"one of {', '.join(RECIPES)}")
+    _check(
+        1 <= d.n_samples <= MAX_SAMPLES,
+        "data.n_samples",
+        d.n_samples,
+        f"an integer in [1, {MAX_SAMPLES}]",
+    )
+    _check(
+        1 <= d.seq_len <= MAX_SEQ_LEN,
+        "data.seq_len",
+        d.seq_len,
+        f"an integer in [1, {MAX_SEQ_LEN}]",
+    )
+    _check(0 <= d.seed < 2**32, "data.seed", d.seed, "an integer in [0, 2**32)")
+    seq = list(d.test_sequence)
+    _check(
+        1 <= len(seq) <= MAX_TEST_SEQUENCE and all(map(_finite, seq)),
+        "data.test_sequence",
+        seq if len(seq) <= 20 else f"<{len(seq)} values>",
+        f"a list of 1 to {MAX_TEST_SEQUENCE} finite numbers",
+    )
+
+    _check(_finite(cfg.init.wx), "init.wx", cfg.init.wx, "a finite number")
+    _check(_finite(cfg.init.wrec), "init.wrec", cfg.init.wrec, "a finite number")
+
+    _check_optimizer(cfg.optimizer, "optimizer")
+
+    for rate_key in RATE_KEYS.values():
+        _check(
+            _positive(cfg[rate_key]) and cfg[rate_key] <= MAX_STEP,
+            rate_key,
+            cfg[rate_key],
+            f"a number in (0, {MAX_STEP:g}]",
+        )
+    _check(_positive(cfg.valley_loss), "valley_loss", cfg.valley_loss, "a finite number > 0")
+    _check(
+        1 <= cfg.iterations <= MAX_ITERATIONS,
+        "iterations",
+        cfg.iterations,
+        f"an integer in [1, {MAX_ITERATIONS}]",
+    )
+    _check(
+        cfg.tolerance is None or _positive(cfg.tolerance),
+        "tolerance",
+        cfg.tolerance,
+        "null or a finite number > 0",
+    )
+    f = cfg.divergence.loss_factor
+    _check(
+        f is None or (_finite(f) and f > 1),
+        "divergence.loss_factor",
+        f,
+        "null (no bound) or a finite number > 1",
+    )
+
+    g = cfg.gradcheck
+    # where the check runs and how: the gradient at |w| > 10 overflows for long sequences;
+    # a central difference step past 0.01 measures the curvature, not the gradient
+    for name in ("wx", "wrec"):
+        _check(
+            _finite(g[name]) and abs(g[name]) <= MAX_CHECK_POINT,
+            f"gradcheck.{name}",
+            g[name],
+            f"a number in [-{MAX_CHECK_POINT:g}, {MAX_CHECK_POINT:g}]",
+        )
+    _check(_positive(g.eps) and g.eps <= 0.01, "gradcheck.eps", g.eps, "a number in (0, 0.01]")
+    _check(_positive(g.rtol) and g.rtol < 1, "gradcheck.rtol", g.rtol, "a number in (0, 1)")
+
+    check_plots(cfg.plots)
+
+    _check(cfg.task in TASKS, "task", cfg.task, f"one of {', '.join(TASKS)}")
+    if cfg.task == "basin_map":
+        b = cfg.basin
+        _check(
+            2 <= b.resolution <= MAX_BASIN_RESOLUTION,
+            "basin.resolution",
+            b.resolution,
+            f"an integer in [2, {MAX_BASIN_RESOLUTION}]",
+        )
+        _check_range("basin.bounds", list(b.bounds))
+        _check(_positive(b.tolerance), "basin.tolerance", b.tolerance, "a finite number > 0")
+        _check(b.chunk >= 1, "basin.chunk", b.chunk, "an integer >= 1")
+        _check(
+            len(b.optimizers) >= 1,
+            "basin.optimizers",
+            dict(b.optimizers),
+            "at least one optimizer config",
+        )
+        for name, o in b.optimizers.items():
+            _check_optimizer(o, f"basin.optimizers.{name}")
+
+    _check_tracking(cfg.tracking)
+    _check_strings(cfg)
+
+
+def _check_name(key: str, value: Any) -> None:
+    import re
+
+    ok = isinstance(value, str) and len(value) <= MAX_NAME and re.fullmatch(NAME_PATTERN, value)
+    _check(
+        bool(ok),
+        key,
+        str(value),
+        f"a name of 1 to {MAX_NAME} letters, digits and _ . + - (not starting with . + -)",
+    )
+
+
+def _check_strings(cfg: DictConfig) -> None:
+    """Every string has a bound, as numbers do: names that become run names, labels and
+    metric keys are short and plain; any other text is printable and bounded."""
+    _check_name("init.name", cfg.init.name)
+    for name in cfg.plots.points:
+        _check_name(f"plots.points.{name}", name)
+    if cfg.task == "basin_map":
+        for name in cfg.basin.optimizers:
+            _check_name(f"basin.optimizers.{name}", name)
+    flat = flatten(to_container(cfg))
+    for key, value in flat.items():
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            if not isinstance(v, str):
+                continue
+            limit = MAX_DESCRIPTION if key == "tracking.description" else MAX_TEXT
+            _check(
+                len(v) <= limit and v.isprintable(),
+                key,
+                v,
+                f"text of at most {limit} printable characters",
+            )
+
+
+def _check_tracking(t: DictConfig) -> None:
+    from urllib.parse import urlsplit
+
+    uri = t.uri or ""
+    scheme = urlsplit(uri).scheme.split("+")[0] if "://" in uri else ""
+    shown = _redacted(uri)
+    _check(
+        scheme in STORE_SCHEMES and (scheme != "sqlite" or uri.startswith("sqlite:///")),
+        "tracking.uri",
+        shown,
+        "a database URI (sqlite:///path/mlflow.db, postgresql://...) or a tracking server "
+        "(http://host:port)",
+    )
+    if scheme == "sqlite":
+        path = Path(uri[len("sqlite:///") :])
+        _check(
+            bool(path.name) and not path.is_dir(),
+            "tracking.uri",
+            shown,
+            "an SQLite file, not a folder",
+        )
+    name = t.experiment or ""
+    _check(
+        0 < len(name) <= MAX_EXPERIMENT_NAME and name == name.strip() and name.isprintable(),
+        "tracking.experiment",
+        name if len(name) <= 60 else f"{name[:57]}...",
+        f"a name of 1 to {MAX_EXPERIMENT_NAME} printable characters",
+    )
+    root = t.artifact_root
+    if root and "://" in root:
+        _check(
+            root.startswith("file://"),
+            "tracking.artifact_root",
+            root,
+            "a local folder (or null: the tracking server decides)",
+        )
+
+
+def _redacted(uri: str) -> str:
+    from rnnlab.console import redact
+
+    return redact(uri)

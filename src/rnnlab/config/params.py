@@ -1,0 +1,47 @@
+"""What a run records as params: its config flattened to ``key: value`` strings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# --- what a run records as params -------------------------------------------------------
+
+# The keys that decide a training run's result; the whole resolved config is an artifact.
+TRAIN_PARAMS = (
+    "data",
+    "init",
+    "optimizer",
+    "iterations",
+    "tolerance",
+    "divergence",
+    "valley_loss",
+)
+# ... and a basin map's (it covers every start and carries its own optimisers).
+BASIN_PARAMS = ("data", "iterations", "divergence", "basin")
+NOT_PARAMS = ("basin.chunk",)  # how the work is split, not what it computes
+
+
+def param_value(value: Any) -> str:
+    """A config value as a param string (exact), lists as space-separated values: short,
+    and shown as text rather than a JSON block in MLflow's compare view."""
+    if isinstance(value, list | tuple):
+        return " ".join(param_value(v) for v in value)
+    return str(value)
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts to dotted keys (leaves kept as they are)."""
+    if not isinstance(tree, dict):
+        return {prefix.rstrip("."): tree}
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        flat.update(flatten(value, f"{prefix}{key}."))
+    return flat
+
+
+def run_params(config: dict[str, Any], keys: tuple[str, ...] | None = None) -> dict[str, str]:
+    """The params a run logs: the config keys that decide its result, as short strings."""
+    if keys is None:
+        keys = BASIN_PARAMS if config.get("task") == "basin_map" else TRAIN_PARAMS
+    flat = flatten({k: config[k] for k in keys if k in config})
+    return {k: param_value(v) for k, v in flat.items() if k not in NOT_PARAMS}

@@ -1,0 +1,135 @@
+"""What a job says: its run's name (a sweep's child: its number and swept values),
+its description in the MLflow UI, and its lines on the console.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rnnlab.config import (
+    CUSTOM_START,
+    optimizer_id,
+)
+from rnnlab.core.train import Trajectory
+from rnnlab.jobs.compute import optimizer_label
+from rnnlab.jobs.results import JobResult, RunResult
+
+# --- 3. record --------------------------------------------------------------------------
+
+
+def run_name(
+    config: Mapping[str, Any], trajectory: Trajectory | None = None, job: SweepJob | None = None
+) -> str:
+    """``rprop-lab_start``: the optimiser and the start. A sweep's child starts with its
+    job number and ends with the swept values the rest does not say (``#7 gd-steady
+    learning_rate=0.001``), so that what tells two children apart comes before where the
+    runs table cuts names short; a diverged run ends in ``(diverged)``."""
+    init = config["init"]
+    start = init["name"]
+    if start == CUSTOM_START:  # a start of one's own: its weights say which
+        start = f"({init['wx']:g}, {init['wrec']:g})"
+    name = f"{optimizer_id(config['optimizer'])}-{start}"
+    if job is not None:
+        name = " ".join(filter(None, (f"#{job.num}", name, job.extra)))
+    return f"{name} (diverged)" if trajectory is not None and trajectory.diverged else name
+
+
+def diverged_text(traj: Trajectory) -> str:
+    """A diverged run's one story, for the console, its description and a sweep's line:
+    where it diverged and that it has no final loss (only its last finite point)."""
+    last = f"{traj.final_loss:.3g} at iteration {traj.iterations}" if len(traj.loss) else "none"
+    return f"diverged at iteration {traj.diverged_at}: no final loss (last finite loss {last})"
+
+
+def description(result: JobResult) -> str:
+    """One line for the run's description (the UI's Description)."""
+    traj, init = result.trajectory, result.config["init"]
+    label = optimizer_label(result.config["optimizer"])
+    start = f"{init['name']} ({init['wx']:g}, {init['wrec']:g})"
+    if traj.diverged:
+        return f"{label} from {start}: {diverged_text(traj)}"
+    return (
+        f"{label} from {start}: {traj.iterations} iterations, "
+        f"final loss {traj.final_loss:.3g}, {traj.status}"
+    )
+
+
+@dataclass(frozen=True)
+class SweepJob:
+    """A sweep's child: its job number and its swept values (key -> value, as in its
+    overrides). Its run's name starts with the number and ends with the values the
+    optimiser-start name does not say; each value is also its param ``choice.<key>``."""
+
+    num: int
+    swept: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, num: int, overrides: Sequence[str], swept: Sequence[str]) -> SweepJob:
+        """Job ``num`` of a sweep over the keys ``swept``, from its overrides."""
+        values = dict(o.split("=", 1) for o in overrides if "=" in o)
+        return cls(num, {k: values[k] for k in swept if k in values})
+
+    @property
+    def extra(self) -> str:
+        from rnnlab.store import ui
+
+        return " ".join(
+            f"{k.rsplit('.', 1)[-1]}={v}" for k, v in self.swept.items() if k not in ui.NAMED_KEYS
+        )
+
+    @property
+    def params(self) -> dict[str, str]:
+        """``choice.<key>``: MLflow's compare view starts its parallel coordinates on the
+        first three params (alphabetically) that differ between the runs: these."""
+        from rnnlab.store import ui
+
+        return {f"{ui.CHOICE_PREFIX}{k}": str(v) for k, v in self.swept.items()}
+
+
+# --- the console --------------------------------------------------------------------------
+
+
+def outcome(traj: Trajectory) -> str:
+    """A job's result in a few words, for a sweep's line per job."""
+    if traj.diverged:
+        return diverged_text(traj)
+    return f"final loss {traj.final_loss:.6g} after {traj.iterations} iterations ({traj.status})"
+
+
+def report(result: RunResult) -> str:
+    """A short summary in the lab's words."""
+    from rnnlab.store import ui
+    from rnnlab.store.uris import redact
+
+    check, traj = result.gradcheck, result.trajectory
+    lines = [
+        f"Gradient check at ({check.at[0]:g}, {check.at[1]:g}): {check.summary()} "
+        f"(relative error wx {check.rel_error['wx']:.1e}, wrec {check.rel_error['wrec']:.1e})",
+    ]
+    wx, wrec = traj.final_w
+    if traj.diverged:
+        lines.append(f"Last finite weights: wx = {wx:.4f}, wrec = {wrec:.4f}")
+    else:
+        lines.append(f"Final weights are: wx = {wx:.4f}, wrec = {wrec:.4f}")
+    s = result.summary
+    if "test_output" in s:
+        lines.append(
+            f"Output from model: {s['test_output']:.4f}; "
+            f"expected output (sum of input): {s['test_expected']:.4f}"
+        )
+    if traj.diverged:
+        lines.append(f"Training {diverged_text(traj)}.")
+    else:
+        lines.append(
+            f"Final loss {result.final_loss:.6g} after {traj.iterations} iterations "
+            f"({traj.status})."
+        )
+    lines.append(
+        f"MLflow run {result.run_id} (experiment {result.experiment_id}) in "
+        f"{redact(result.tracking_uri)}"
+    )
+    base = ui.base_url(result.tracking_uri, result.config["tracking"].get("ui_url"))
+    lines += ui.run_lines(base, result.experiment_id, result.run_id)
+    return "\n".join(lines)

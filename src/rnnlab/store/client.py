@@ -1,0 +1,289 @@
+"""One MlflowClient per store and process: a fresh SQLite store created once (a lock
+against racing migrations), a server checked for an answer first, and the journal of run
+ends a store could not take (``Pending``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import gc
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from rnnlab import console, store
+from rnnlab.store.uris import (
+    DATABASES,
+    DB_PORTS,
+    StoreError,
+    reason,
+    redact,
+    resolve_uri,
+    sqlite_path,
+)
+
+
+@functools.cache
+def _sqlite_settings() -> None:
+    """WAL journal (the UI reads while a sweep writes; writers wait less) and NORMAL
+    sync (safe with WAL) on every SQLite connection, through SQLAlchemy's public events."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    @event.listens_for(Engine, "connect")
+    def _pragmas(dbapi_connection, _record) -> None:
+        if type(dbapi_connection).__module__.startswith("sqlite3"):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+
+def settle_gc() -> None:
+    """Start-up is over (collection was turned off for its imports): keep the objects its
+    imports made (MLflow's ~1M) out of every later garbage collection, and collect
+    again (``app.cli`` turns collection off while it imports: it cost ~0.4 s of
+    MLflow's import; and a full collection walking them all cost ~0.15 s in one of
+    every two runs' metric logging)."""
+    if gc.isenabled():  # not a start-up of rnnlab's own (the Python API's caller's process)
+        return
+    gc.freeze()
+    gc.enable()
+
+
+_clients: dict[str, MlflowClient] = {}  # one per store and process: opened (and locked) once
+
+
+def client_for(uri: str, create: bool = True) -> MlflowClient:
+    """A client on the store at ``uri`` (MLflow's process-wide tracking URI is left alone).
+
+    Opening an SQLite store runs its schema migrations; two processes doing that at once
+    on a fresh file break each other, so they take turns under a lock file beside it.
+    ``create=False`` refuses to create a missing SQLite store (the helper commands only
+    read). Raises StoreError with a one-line reason when the store cannot be used.
+    """
+    uri = resolve_uri(uri)
+    store.settings()
+    if uri in _clients:
+        return _clients[uri]
+    client = _open(uri, create)
+    Pending.apply(client)
+    settle_gc()
+    return _clients.setdefault(uri, client)
+
+
+def _open(uri: str, create: bool) -> MlflowClient:
+    scheme = uri.split(":", 1)[0].split("+")[0] if ":" in uri else ""
+    if scheme not in ("sqlite", "http", "https", "databricks", *DATABASES):
+        raise StoreError(
+            f"tracking.uri={redact(uri)!r} is not allowed: a database URI "
+            "(sqlite:///path/mlflow.db, postgresql://...) or a tracking server "
+            "(http://host:port)"
+        )
+    path = sqlite_path(uri)
+    if path is None:
+        if scheme in DATABASES:
+            _reachable(uri, scheme)  # MLflow would retry an unreachable database for ~2 min
+        try:
+            client = MlflowClient(tracking_uri=uri)
+            client.search_experiments(max_results=1)
+        except Exception as exc:
+            if scheme in DATABASES:
+                why = reason(exc)
+                raise StoreError(f"cannot use the MLflow store {redact(uri)}: {why}") from None
+            raise StoreError(
+                f"the tracking server at {redact(uri)} does not answer as an MLflow server "
+                f"({reason(exc)})"
+            ) from None
+        return client
+    if not path.exists() and not create:
+        raise StoreError(f"no MLflow store at {path}")
+    if path.is_dir():
+        raise StoreError(f"tracking.uri={redact(uri)!r} names a folder, not an SQLite file")
+    if path.exists() and path.stat().st_size:
+        # MLflow retries a file it cannot read as a database for ~100 s: look first
+        try:
+            with open(path, "rb") as f:
+                header = f.read(16)
+        except OSError as exc:
+            raise StoreError(f"cannot use the MLflow store {path}: {exc.strerror}") from None
+        if header != b"SQLite format 3\x00":
+            raise StoreError(
+                f"cannot use the MLflow store {path}: the file is not an SQLite database (corrupt?)"
+            )
+    _sqlite_settings()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(str(path) + ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                if not path.exists() or not path.stat().st_size:
+                    _create_sqlite(path)
+                client = MlflowClient(tracking_uri=uri)
+                client.search_experiments(max_results=1)  # opens the store: migrations run
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+    except Exception as exc:
+        raise StoreError(f"cannot use the MLflow store {path}: {reason(exc)}") from None
+    return client
+
+
+CREATING = ".creating-"  # a store being made: <folder>/.<name>.creating-<pid>
+
+
+def _create_sqlite(path: Path) -> None:
+    """Make a fresh SQLite store at ``path`` whole or not at all: MLflow's schema
+    migrations (~50 steps, ~1 s) run on a file of its own beside it, which replaces
+    ``path`` in one rename once complete. A process stopped during the migrations (a
+    signal, kill -9, a full disk) leaves only that file, which the next creation (under
+    the same lock) removes. Called with the store's lock held."""
+    import sqlite3
+
+    for stale in path.parent.glob(f".{path.name}{CREATING}*"):
+        stale.unlink(missing_ok=True)
+    work = path.with_name(f".{path.name}{CREATING}{os.getpid()}")
+    try:
+        from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+        # the store MLflow would make (its Default experiment's artifacts in ./mlruns),
+        # its connections closed before the file moves
+        store = SqlAlchemyStore(f"sqlite:///{work}", DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH)
+        store.engine.dispose()
+        with contextlib.closing(sqlite3.connect(work)) as db:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # every page in the file itself
+            db.execute("PRAGMA journal_mode=DELETE")
+        os.replace(work, path)
+    finally:
+        for leftover in (work, Path(f"{work}-wal"), Path(f"{work}-shm")):
+            leftover.unlink(missing_ok=True)
+
+
+def _reachable(uri: str, scheme: str, timeout: float = 5.0) -> None:
+    """StoreError unless the database server of ``uri`` takes a TCP connection within
+    ``timeout`` seconds (a socket path or no host: left to the driver)."""
+    import socket
+
+    parts = urlsplit(uri)
+    if not parts.hostname:
+        return
+    port = parts.port or DB_PORTS[scheme]
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise StoreError(
+            f"cannot use the MLflow store {redact(uri)}: {reason(exc)} ({parts.hostname}:{port})"
+        ) from None
+
+
+class Pending:
+    """End states that a store could not take when a run ended (a full disk, a server
+    gone), kept in a local journal (``$RNNLAB_STATE_DIR``, default
+    ``~/.local/state/rnnlab/pending.jsonl``: one JSON object a line, the store's URI
+    without its password) and written on the next start against that store. A line
+    that cannot be read is set aside in ``pending.jsonl.bad`` with one line saying so."""
+
+    STATUSES = ("FINISHED", "FAILED", "KILLED")
+
+    @staticmethod
+    def path() -> Path:
+        root = os.environ.get("RNNLAB_STATE_DIR") or Path.home() / ".local/state/rnnlab"
+        return Path(root) / "pending.jsonl"
+
+    @classmethod
+    def add(cls, uri: str, run_id: str, status: str, error: str | None) -> None:
+        import json
+
+        entry = {
+            "uri": redact(resolve_uri(uri)),
+            "run_id": run_id,
+            "status": status,
+            "error": console.redact(error) if error else error,
+        }
+        try:
+            cls.path().parent.mkdir(parents=True, exist_ok=True)
+            with open(cls.path(), "a") as f:
+                f.write(json.dumps(entry) + "\n")
+        except OSError:
+            pass  # nowhere to keep it: rnnlab-doctor still finds the run by its dead owner
+
+    @classmethod
+    def _read(cls, raw: bytes) -> tuple[list[tuple[str, dict]], list[bytes]]:
+        """(readable entries with their line, unreadable lines) of the journal's bytes."""
+        import json
+
+        good, bad = [], []
+        for line in raw.splitlines():
+            if not line.strip():
+                continue
+            try:
+                text = line.decode("utf-8")
+                entry = json.loads(text)
+                ok = (
+                    isinstance(entry, dict)
+                    and all(isinstance(entry.get(k), str) for k in ("uri", "run_id", "status"))
+                    and entry["status"] in cls.STATUSES
+                    and isinstance(entry.get("error"), str | type(None))
+                )
+            except ValueError:  # not UTF-8, not JSON
+                ok = False
+            if ok:
+                good.append((text, entry))
+            else:
+                bad.append(line)
+        return good, bad
+
+    @classmethod
+    def apply(cls, client: MlflowClient) -> None:
+        """Write this store's waiting end states; keep the others (and any that fail)."""
+        path = cls.path()
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            return
+        good, bad = cls._read(raw)
+        uri, keep = redact(resolve_uri(client.tracking_uri)), []
+        for line, entry in good:
+            if entry["uri"] != uri:
+                keep.append(line)
+                continue
+            try:
+                run = client.get_run(entry["run_id"])
+                if run.info.status == "RUNNING":
+                    if entry.get("error"):
+                        client.set_tag(entry["run_id"], "error", entry["error"][:5000])
+                    client.set_terminated(entry["run_id"], entry["status"])
+                    console.say(
+                        f"rnnlab: recorded run {entry['run_id']} as {entry['status']} "
+                        "(its end could not be written when it stopped)",
+                        err=True,
+                    )
+            except mlflow.exceptions.RestException:
+                continue  # the run is gone from the store: nothing to record
+            except Exception:
+                keep.append(line)
+        try:
+            if bad:
+                aside = path.with_name(path.name + ".bad")
+                with open(aside, "ab") as f:
+                    f.write(b"".join(line + b"\n" for line in bad))
+                console.say(
+                    f"rnnlab: {len(bad)} line(s) of the journal {path} could not be read; "
+                    f"set aside in {aside}",
+                    err=True,
+                )
+            if bad or len(keep) != len(good):
+                path.write_text("".join(f"{ln}\n" for ln in keep))
+        except OSError:
+            pass
+
+
+def forget(uri: str) -> None:
+    """Drop the cached client of ``uri`` (a store removed under a long-lived process)."""
+    _clients.pop(resolve_uri(uri), None)
