@@ -189,8 +189,10 @@ def _exit(code: int) -> NoReturn:
 
 def _run_hydra() -> int:
     """Hydra's entry point with rnnlab's error handling; returns the exit status."""
+    from rnnlab.cli import callback
     from rnnlab.proc import signals
     from rnnlab.store import runs
+    from rnnlab.sweeps.parent import finalize_open
 
     worker = link.LINK is not None  # the recorder reports interruptions and sweeps
     try:
@@ -201,8 +203,7 @@ def _run_hydra() -> int:
         if worker:
             return 130
         why = exc.signal_name if isinstance(exc, signals.Interrupted) else "SIGINT"
-        if _sweep():
-            _sweep().finalize_open(interrupted=True)
+        finalize_open(interrupted=True)
         console.say(runs.interrupted_line("rnnlab", why), err=True)
         return 130
     except BaseException as exc:
@@ -214,7 +215,7 @@ def _run_hydra() -> int:
         if not isinstance(exc, Exception):
             raise
         problem = user_error(exc)
-        if worker and _sweep() and _sweep().end_linked():
+        if worker and callback.end_linked():
             # the recorder summarises the sweep and says which jobs failed
             if problem is not None and not link.job_failure(exc):
                 console.error("rnnlab", problem)
@@ -224,7 +225,7 @@ def _run_hydra() -> int:
                 console.error("rnnlab", f"the sweep stopped: {type(exc).__name__}: {why}")
             return 1
         # Hydra 1.3 skips on_multirun_end when a job raised: close the sweep here.
-        summaries = _sweep().finalize_open() if _sweep() else []
+        summaries = finalize_open()
         if summaries and any(s.failed for s in summaries):  # the jobs' own errors
             failed = sum(len(s.failed) + len(s.not_started) for s in summaries)
             total = sum(len(s.rows) for s in summaries)
@@ -241,9 +242,3 @@ def _run_hydra() -> int:
                 return done.code
         raise  # not a job's failure nor a user's mistake: a bug, with its traceback
     return 0
-
-
-def _sweep():
-    """The sweep's callback module if this process ran a multirun (its parents to close),
-    else None."""
-    return sys.modules.get("rnnlab.cli.callback")

@@ -1,29 +1,22 @@
-"""One multirun, one parent MLflow run: a Hydra callback (the summary is ``summary``).
+"""The sweep's Hydra callback, a thin adapter: Hydra's multirun hooks in, one parent
+MLflow run (``sweeps.parent.SweepParent``) out.
 
-``MlflowSweepCallback.on_multirun_start`` runs in the launching process. It plans the
-sweep (the job list Hydra's basic sweeper will run, from the same overrides), checks it
-(a task that cannot be swept, an option that does not exist, a store that does not
-answer: one line, exit 2, nothing created), creates the store and the experiment once
-(a fresh store's migrations and experiment creation race when several processes do
-them), and opens the parent run with the shared config and the swept keys as params and
-the job list as an artifact. Hydra pickles the callback into every worker (joblib, Ray),
-where ``on_job_start`` publishes the parent to the job (``current()``), so each job's
-run becomes a child (``mlflow.parentRunId``, tag ``sweep_job``) in the parent's
-experiment.
-
-``finalize`` (from ``on_multirun_end``, or from ``app.cli`` on an error or a signal:
-Hydra 1.3 skips ``on_multirun_end`` when a job raises) ends children that were left
-RUNNING, reads the children back from the store, and gives the parent its summary
-(table, metrics, description, comparison figures, the best run's model) and FINISHED,
-FAILED or KILLED.
+``on_multirun_start`` runs in the launching process. It plans the sweep (the job list
+Hydra's basic sweeper will run, from the same overrides), checks it (a task that cannot
+be swept, an option that does not exist, a store that does not answer: one line, exit 2,
+nothing created), starts the launcher's workers, and has the parent opened: here, or, in
+the ``rnnlab`` command's worker, by the recorder (the parent travels over the link).
+Hydra pickles the callback into every worker (joblib, Ray), where ``on_job_start``
+publishes the parent to the job (``current()``), so each job's run becomes a child
+(``mlflow.parentRunId``, tag ``sweep_job``) in the parent's experiment.
+``on_multirun_end`` has the parent summarised and ended (``SweepParent.finalize``); the
+CLI does it on an error or a signal (Hydra 1.3 skips ``on_multirun_end`` when a job
+raises).
 """
 
 from __future__ import annotations
 
-import atexit
-import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,22 +28,23 @@ from rnnlab import console
 from rnnlab.config import (
     ConfigError,
     config_overrides,
+    missing_config_dirs,
+    searchpath_override,
     to_container,
+    user_config_dirs,
     validate,
 )
 from rnnlab.proc import signals
-from rnnlab.store import runs
 
 if TYPE_CHECKING:
-    from rnnlab.sweeps.summary import Summary
+    pass
 from rnnlab.cli.launchers import check_launcher, scrub_hydra_files, start_ray, warm_joblib_workers
+from rnnlab.sweeps.parent import SweepParent
 from rnnlab.sweeps.plan import (
-    Plan,
     SweepRefused,
     check_plan,
     name_parts,
     plan,
-    shared_params,
     swept_prefixes,
 )
 
@@ -99,43 +93,15 @@ def end_linked(interrupted: bool = False) -> bool:
 
 
 class MlflowSweepCallback(Callback):
-    """A sweep's parent run, from Hydra's multirun callbacks: opened at the multirun's
-    start, its jobs made its children, summarised and ended at its end (``finalize``).
-    ``rnnlab-rerun`` and ``rnnlab-doctor`` use it too (``track_open``, ``resume``)."""
-
-    @classmethod
-    def resume(cls, client, parent, plan, config) -> MlflowSweepCallback:
-        """A parent run left open (``parent``: an MLflow Run) taken over by this process,
-        with its logged plan and config, so that ``finalize`` can summarise and end it."""
-        cb = cls()
-        cb.tracking_uri = client.tracking_uri
-        cb.experiment_id, cb.parent_run_id = parent.info.experiment_id, parent.info.run_id
-        cb.plan, cb.config = plan, config
-        cb.track_open()
-        return cb
-
-    def track_open(self) -> None:
-        """Count the parent among this process's open sweeps: ``finalize_open`` (an error,
-        a signal, the interpreter's exit) ends it if nothing else does."""
-        _open[self.parent_run_id] = self
-
-    def untrack(self) -> None:
-        """The parent is no longer this process's to end."""
-        _open.pop(self.parent_run_id, None)
+    """Hydra's multirun, one parent MLflow run (``sweeps.parent.SweepParent``): planned
+    and checked at the multirun's start, its parent opened (here, or by the recorder),
+    each job made its child, the parent summarised and ended at the multirun's end."""
 
     def __init__(self) -> None:
-        self.tracking_uri: str | None = None
-        self.experiment_id: str | None = None
-        self.parent_run_id: str | None = None
-        self.config: dict[str, Any] | None = None
-        self.plan: Plan | None = None
+        self.parent: SweepParent | None = None  # the sweep's parent run, once planned
         self.launcher_pid = os.getpid()
-        self.name = "sweep"  # the parent's name: `base #k extra` once it is open
-        self.base, self.extra = "sweep", ""
-        self.overrides: list[str] = []
-        self.searchpath: list[str] = []  # the user's config folders, as one override
-        self.sweep_dir = ""
         self.sweep_folder = None  # created.Created: the sweep's folder before Hydra made it
+        self.answered = True  # whether the recorder's answer to sweep-start was read
 
     # --- a single run -----------------------------------------------------------------
 
@@ -182,48 +148,52 @@ class MlflowSweepCallback(Callback):
 
         signals.install_signal_handlers()
         self.launcher_pid = os.getpid()
-        self.plan = plan(config)
-        swept = swept_prefixes(self.plan) if self.plan else ()
-        if self.plan is not None:
-            check_plan(self.plan, config)
+        sweep_plan = plan(config)
+        swept = swept_prefixes(sweep_plan) if sweep_plan else ()
+        if sweep_plan is not None:
+            check_plan(sweep_plan, config)
         try:
             validate(config)
         except ConfigError as exc:
             if not any(exc.key == s or exc.key.startswith(s + ".") for s in swept):
                 raise SweepRefused(str(exc)) from None
-        self.config = to_container(config)
         check_launcher(config)
         warm_joblib_workers(config)
         start_ray(config)
-        self.base, self.extra = name_parts(config, self.plan)
-        self.name = self.base
-        from rnnlab.config import missing_config_dirs, searchpath_override, user_config_dirs
-
+        base, extra = name_parts(config, sweep_plan)
         # the user's config folders, which every job (and a rerun of it) composes with
         folders = user_config_dirs(config.hydra.runtime.config_sources)
         missing = missing_config_dirs(folders)
         if missing:
             raise SweepRefused(missing)
-        self.searchpath = searchpath_override(folders)
-        self.overrides = [
-            console.redact(o) for o in config_overrides(config.hydra.overrides.task)
-        ] + self.searchpath
-        self.sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
+        searchpath = searchpath_override(folders)
+        sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
         try:  # Hydra makes it next, and would stop with a traceback after the parent opened
-            Path(self.sweep_dir).mkdir(parents=True, exist_ok=True)
+            Path(sweep_dir).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise SweepRefused(
-                f"cannot make the sweep folder {self.sweep_dir} (hydra.sweep.dir): {exc.strerror}"
+                f"cannot make the sweep folder {sweep_dir} (hydra.sweep.dir): {exc.strerror}"
             ) from None
+        self.parent = SweepParent(
+            config=to_container(config),
+            plan=sweep_plan,
+            base=base,
+            extra=extra,
+            overrides=[console.redact(o) for o in config_overrides(config.hydra.overrides.task)]
+            + searchpath,
+            searchpath=searchpath,
+            sweep_dir=sweep_dir,
+            name=base,
+        )
         if link.LINK is not None:  # the launching process records: it opens the parent
             global _linked
-            link.LINK.send(("sweep-start", self))
+            link.LINK.send(("sweep-start", self.parent))
             _linked = self
             self.answered = False
-            if self.plan is None:  # another sweeper: its jobs may start at once
+            if sweep_plan is None:  # another sweeper: its jobs may start at once
                 self.await_parent()
         else:
-            self.open_parent()
+            self.parent.open()
 
     def await_parent(self) -> None:
         """In a worker: the recorder's answer to ``sweep-start`` (the parent's ids), read
@@ -231,7 +201,7 @@ class MlflowSweepCallback(Callback):
         so that the worker composes while the recorder starts."""
         from rnnlab.cli import link
 
-        if getattr(self, "answered", True):
+        if self.answered:
             return
         reply = link.LINK.recv()
         self.answered = True
@@ -240,101 +210,12 @@ class MlflowSweepCallback(Callback):
 
             created.remove(self.sweep_folder)  # its folder and multirun.yaml: no sweep ran
             raise SweepRefused(reply[1])
-        self.tracking_uri, self.experiment_id, self.parent_run_id = reply[1:]
-
-    def open_parent(self) -> None:
-        """The store side of the start: the store and the experiment, created once, and
-        the parent run (shared params, swept keys, the plan as an artifact). Raises
-        SweepRefused when the store cannot be used."""
-        from rnnlab.store import client as client_mod
-        from rnnlab.store import experiments, log, ui, uris
-
-        t = self.config["tracking"]
-        try:
-            self.tracking_uri = uris.resolve_uri(t["uri"])
-            client = client_mod.client_for(self.tracking_uri)  # creates a fresh store's schema
-            self.experiment_id = experiments.ensure_experiment(
-                client, t["experiment"], t["artifact_root"], t["description"]
-            )
-        except uris.StoreError as exc:
-            raise SweepRefused(str(exc)) from None
-        except Exception as exc:
-            raise SweepRefused(f"cannot use the MLflow store: {uris.reason(exc)}") from None
-        from rnnlab.store import orphans
-
-        orphans.offer(client)
-        params = shared_params(self.config, self.plan) if self.plan else {}
-        self.parent_run_id = runs.start(
-            client,
-            self.experiment_id,
-            self.name,
-            {
-                **log.source_tags(" ".join(["rnnlab", "-m", *self.overrides])),
-                ui.SWEEP_TAG: "true",
-                ui.NAME_TAG: self.base,
-                "sweep_dir": self.sweep_dir,
-                "sweep_overrides": json.dumps(self.overrides),
-                log.NOTE_TAG: f"Sweep running: {self.jobs_text()}",
-            },
-            params=params,
-        )
-        self.track_open()
-        self.name_parent(client)
-        self._log_plan(client)
-        console.say(
-            f"Sweep {self.name}: {self.jobs_text()}; MLflow parent run {self.parent_run_id} "
-            f"(experiment {self.experiment_id}) in {uris.redact(self.tracking_uri)}"
-        )
-
-    def name_parent(self, client) -> None:
-        """Number the parent among its experiment's sweeps of the same name, and add the
-        swept keys' columns to the experiment's results view (``ui``)."""
-        from rnnlab.store import ui
-
-        with runs.owning(client, self.parent_run_id, finish=False):
-            self.name = ui.number_name(
-                client, self.experiment_id, self.parent_run_id, self.base, self.extra
-            )
-            ui.save_results_view(client, self.experiment_id)
-
-    def say_links(self, summary: Summary) -> None:
-        """The sweep in the MLflow UI: its parent, its children compared, the results view."""
-        from rnnlab.store import ui
-
-        base = ui.base_url(self.tracking_uri, self.config["tracking"].get("ui_url"))
-        children = [r["run_id"] for r in summary.rows if r.get("run_id")]
-        for line in ui.sweep_lines(base, self.experiment_id, self.parent_run_id, children):
-            console.say(line)
-
-    def jobs_text(self) -> str:
-        return f"{len(self.plan.jobs)} jobs" if self.plan else "jobs chosen by the sweeper"
-
-    def _log_plan(self, client) -> None:
-        """The job list (what a rerun of this sweep reruns) and the launching config."""
-        from rnnlab.jobs.files import write_config
-        from rnnlab.store import log
-
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp)
-            if self.plan:
-                (folder / "jobs.json").write_text(
-                    json.dumps(
-                        {
-                            "swept": self.plan.swept,
-                            "jobs": [
-                                [console.redact(o) for o in [*job, *self.searchpath]]
-                                for job in self.plan.jobs
-                            ],
-                        },
-                        indent=1,
-                    )
-                )
-            write_config(self.config, self.overrides, folder)
-            log.log_files(client, self.parent_run_id, folder, "sweep")
+        p = self.parent
+        p.tracking_uri, p.experiment_id, p.parent_run_id = reply[1:]
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        if not end_linked():
-            self.finalize()
+        if not end_linked() and self.parent is not None:
+            self.parent.finalize()
 
     # --- each job, in whichever process runs it ------------------------------------
 
@@ -343,7 +224,8 @@ class MlflowSweepCallback(Callback):
         scrub_hydra_files(config)
         if _linked is self:
             self.await_parent()
-        if self.parent_run_id is None:
+        p = self.parent
+        if p is None or p.parent_run_id is None:
             return  # a single run: no parent
         if os.getpid() != self.launcher_pid:  # a worker process (joblib, Ray)
             signals.install_signal_handlers()
@@ -352,67 +234,14 @@ class MlflowSweepCallback(Callback):
                 signals.watch_parent()
                 MlflowSweepCallback._watching = True
         _current = SweepContext(
-            self.tracking_uri,
-            self.experiment_id,
-            self.parent_run_id,
+            p.tracking_uri,
+            p.experiment_id,
+            p.parent_run_id,
             int(config.hydra.job.num),
             self.launcher_pid,
-            tuple(self.plan.swept) if self.plan else (),
+            tuple(p.plan.swept) if p.plan else (),
         )
 
     def on_job_end(self, config: DictConfig, **kwargs: Any) -> None:
         global _current
         _current = None
-
-    # --- closing the parent --------------------------------------------------------
-
-    def finalize(self, interrupted: bool = False, quiet: bool = False) -> Summary | None:
-        """Summarise the children on the parent and end it; safe to call twice. When the
-        store fails, the parent's end waits in the journal (``quiet``: without saying so;
-        the caller has)."""
-        from rnnlab.store import client as client_mod
-        from rnnlab.store import uris
-        from rnnlab.sweeps import collect, report
-
-        if self.parent_run_id not in _open:
-            return None
-        del _open[self.parent_run_id]
-        client = client_mod.client_for(self.tracking_uri)
-        # A signal during the summary does not cut it short: an interrupted summary is
-        # still a summary (its table, metrics and figures), and the parent ends KILLED;
-        # the signal takes effect once the parent has ended.
-        with signals.shielded():
-            try:
-                collect.end_orphaned_children(client, self.experiment_id, self.parent_run_id)
-                summary = collect.collect(client, self.experiment_id, self.parent_run_id, self.plan)
-                report.log_summary(
-                    client, self.parent_run_id, summary, self.config, self.experiment_id
-                )
-                console.say(summary.text())
-                self.say_links(summary)
-            except Exception as exc:
-                killed = interrupted or signals.received() is not None
-                why = f"{type(exc).__name__}: {uris.reason(exc)}"
-                state = "KILLED" if killed else "FAILED"
-                runs.end(client, self.parent_run_id, state, why, quiet=quiet)
-                raise
-            if interrupted or signals.received() is not None:
-                status = "KILLED"
-            else:
-                status = "FAILED" if summary.failed or summary.not_started else "FINISHED"
-            runs.end(client, self.parent_run_id, status)
-        return summary
-
-
-def finalize_open(interrupted: bool = False) -> list[Summary]:
-    """Close every parent this process opened and has not closed (the fallback)."""
-    return [s for cb in list(_open.values()) if (s := cb.finalize(interrupted)) is not None]
-
-
-@atexit.register
-def _close_at_exit() -> None:
-    for cb in list(_open.values()):
-        try:
-            cb.finalize(interrupted=True)
-        except Exception:  # the store may be gone at exit; nothing more can be done
-            pass

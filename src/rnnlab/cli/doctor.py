@@ -47,9 +47,10 @@ def repair(client, runs: Sequence[Any]) -> list[str]:
 
 def _close_sweep(client, parent) -> bool:
     """An orphaned sweep's parent: its summary (the plan against its children), KILLED."""
-    from rnnlab.cli import callback, rerun
+    from rnnlab.cli import rerun
     from rnnlab.store import query
     from rnnlab.sweeps import collect
+    from rnnlab.sweeps.parent import SweepParent
 
     parent_id, experiment_id = parent.info.run_id, parent.info.experiment_id
     cb = None
@@ -57,7 +58,7 @@ def _close_sweep(client, parent) -> bool:
         collect.end_orphaned_children(client, experiment_id, parent_id, wait=0)
         plan = rerun.sweep_plan(client, parent)
         (config,) = query.download_yaml(client, parent_id, "sweep/config", ["config.yaml"])
-        cb = callback.MlflowSweepCallback.resume(client, parent, plan, config)
+        cb = SweepParent.resume(client, parent, plan, config)
         cb.finalize(interrupted=True)
         return True
     except Exception as exc:  # no plan or config logged: end it without a summary

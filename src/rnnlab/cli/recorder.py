@@ -77,7 +77,7 @@ class Recorder:
     def __init__(self, link, worker_pid: int) -> None:
         self.link, self.worker_pid = link, worker_pid
         self.opened: dict[Any, Any] = {}  # job (None: a single run) -> runner.Opened
-        self.sweep = None  # the sweep's callback (sweep.MlflowSweepCallback), once started
+        self.sweep = None  # the sweep's parent (sweeps.parent.SweepParent), once open
         self.folder: Path | None = None  # a single run's artifact folder, once started
         self.created = None  # what the worker noted of its run folder (created.Created)
         self.status: int | None = None  # the worker's exit status, once it has ended
@@ -157,18 +157,18 @@ class Recorder:
 
     # --- a sweep ---------------------------------------------------------------------
 
-    def _start_sweep(self, callback) -> None:
+    def _start_sweep(self, parent) -> None:
+        """Open the sweep's parent (``sweeps.parent.SweepParent``, sent by the worker) and
+        answer with its ids, or with why the store refused it."""
         from rnnlab.sweeps import plan
 
         try:
-            callback.open_parent()
+            parent.open()
         except plan.SweepRefused as exc:
             self.link.send(("refused", str(exc)))
             return
-        self.sweep = callback
-        self.link.send(
-            ("ok", callback.tracking_uri, callback.experiment_id, callback.parent_run_id)
-        )
+        self.sweep = parent
+        self.link.send(("ok", parent.tracking_uri, parent.experiment_id, parent.parent_run_id))
         # idle while the worker composes every job: load what the summary will need
         import rnnlab.plots  # noqa: F401
 

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from rnnlab import console
-from rnnlab.cli import callback
 from rnnlab.cli.errors import user_error
 from rnnlab.config import (
     SEARCHPATH_KEY,
@@ -40,6 +39,7 @@ from rnnlab.store import client as client_mod
 from rnnlab.store import log, query, runs, ui, uris
 from rnnlab.sweeps import plan as plan_mod
 from rnnlab.sweeps import summary
+from rnnlab.sweeps.parent import SweepParent
 
 # Where a run is stored is not part of what it computes, and the logged URI is redacted:
 # the one logged key a rerun does not compare (it records into the current store).
@@ -201,29 +201,23 @@ def rerun_sweep(
         cfg, all_overrides = compose_checked(overrides, logged, new_overrides, label, config_dirs)
         jobs.append((num, child, cfg, all_overrides))
     config = to_container(jobs[0][2])
-    cb = callback.MlflowSweepCallback()
-    cb.tracking_uri, cb.experiment_id, cb.config = tracking_uri, experiment_id, config
-    cb.plan = plan_mod.Plan(jobs=[j[3] for j in jobs], swept=plan.swept)
     # numbered among the experiment's sweeps of the same name: "compare_starts #4 rerun of #2"
-    cb.base = parent.data.tags.get(ui.NAME_TAG) or parent.info.run_name
-    number = re.match(re.escape(cb.base) + r" (#\d+)", parent.info.run_name)
+    base = parent.data.tags.get(ui.NAME_TAG) or parent.info.run_name
+    number = re.match(re.escape(base) + r" (#\d+)", parent.info.run_name)
     of = number.group(1) if number else parent.info.run_name
-    cb.extra = " ".join([f"rerun of {of}", *new_overrides])
-    cb.parent_run_id = runs.start(
-        client,
-        experiment_id,
-        cb.base,
-        {
-            **log.source_tags(" ".join(["rnnlab-rerun", parent_id, *new_overrides])),
-            ui.SWEEP_TAG: "true",
-            ui.NAME_TAG: cb.base,
-            "rerun_of": parent_id,
-            "sweep_dir": str(out_root.resolve()),
-        },
-        params=dict(parent.data.params),
+    cb = SweepParent(
+        config=config,
+        plan=plan_mod.Plan(jobs=[j[3] for j in jobs], swept=plan.swept),
+        base=base,
+        extra=" ".join([f"rerun of {of}", *new_overrides]),
+        sweep_dir=str(out_root.resolve()),
     )
-    cb.track_open()
-    cb.name_parent(client)
+    tags = {
+        **log.source_tags(" ".join(["rnnlab-rerun", parent_id, *new_overrides])),
+        "rerun_of": parent_id,
+        "sweep_dir": cb.sweep_dir,
+    }
+    cb.start(client, experiment_id, tags, params=dict(parent.data.params))
     console.say(
         f"Rerun of sweep {parent_id}: {len(jobs)} jobs; MLflow parent run "
         f"{cb.parent_run_id} (experiment {experiment_id}) in {uris.redact(tracking_uri)}"
