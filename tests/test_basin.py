@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import compose_config, new_store, run_cli, store_overrides
+from conftest import (
+    compose_config,
+    new_store,
+    run_cli,
+    store_overrides,
+)
 from mlflow.tracking import MlflowClient
 
 from rnnlab.core import basin, rnn

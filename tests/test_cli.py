@@ -262,3 +262,42 @@ def test_interrupted_run_ends_killed_not_running(tmp_path, sig):
     assert "interrupted" in err and "Traceback" not in err
     (run,) = all_runs(store(tmp_path))
     assert run.info.status == "KILLED"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["iterations=20", "plots=none"],
+        ["experiment=basin_map", "basin.resolution=12", "iterations=30", "plots=none"],
+        ["-m", "init=steady,vanish", "iterations=10", "plots=none"],
+    ],
+    ids=["run", "basin_map", "sweep"],
+)
+def test_the_process_the_user_started_records_every_run(tmp_path, args):
+    # the rnnlab command's two processes: its worker composes and computes, the process
+    # the user started (the recorder) opens and ends the runs (run, basin map, sweep)
+    new_store(tmp_path / "outputs" / "mlflow.db")
+    proc = subprocess.Popen(
+        cli_command(args), cwd=tmp_path, env=cli_environment(), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-2000:]
+    client = MlflowClient(f"sqlite:///{tmp_path}/outputs/mlflow.db")
+    ids = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(ids)
+    assert (
+        len(runs)
+        == {"run": 1, "basin_map": 1, "sweep": 3}[
+            "sweep" if "-m" in args else "basin_map" if "experiment=basin_map" in args else "run"
+        ]
+    )
+    for run in runs:
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["rnnlab.pid"] == str(proc.pid), run.info.run_name
+    if "experiment=basin_map" in args:  # the recorder says the metrics
+        (run,) = runs
+        assert f"run_id: {run.info.run_id}" in out
+        converged = run.data.metrics["rprop_fraction_converged"]
+        assert f"rprop_fraction_converged: {converged:.4g}" in out

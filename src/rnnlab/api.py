@@ -39,8 +39,6 @@ def guest() -> Iterator[None]:
     quiet console (no MLflow log lines, warnings or progress bars) holds only inside."""
     import hydra  # noqa: F401  (imported first: their import-time set-up is theirs)
     import mlflow  # noqa: F401
-    from mlflow.tracking import fluent
-    from mlflow.tracking._tracking_service import utils as mlflow_uri
 
     from rnnlab import console
     from rnnlab.config import hydra_restored
@@ -54,18 +52,14 @@ def guest() -> Iterator[None]:
         "showwarning": warnings.showwarning,
         "signals": signals.handlers(),
         "gc": gc.isenabled(),
-        "uri": mlflow_uri._tracking_uri,
-        "experiment": fluent._active_experiment_id,
-        "runs": list(fluent._active_run_stack.get()),
     }
+    from rnnlab.store.fluent import saved_fluent_state  # (after the environment is saved)
+
     console.quiet()
     try:
-        with hydra_restored():
+        with saved_fluent_state(), hydra_restored():
             yield
     finally:
-        mlflow_uri._tracking_uri = state["uri"]
-        fluent._active_experiment_id = state["experiment"]
-        fluent._active_run_stack.set(state["runs"])
         os.environ.clear()
         os.environ.update(state["environ"])
         if os.getcwd() != state["cwd"]:
@@ -87,37 +81,22 @@ def guest() -> Iterator[None]:
         (gc.enable if state["gc"] else gc.disable)()
 
 
-def _caller_run(tracking_uri: str) -> tuple[str, str] | None:
-    """(run id, experiment id) of the caller's active MLflow run, if it is in the store
-    at ``tracking_uri`` (the caller's process-wide tracking URI names the same store)."""
-    import mlflow
-
-    from rnnlab.store import uris
-
-    active = mlflow.active_run()
-    if active is None:
-        return None
-    mine = uris.resolve_uri(mlflow.get_tracking_uri())
-    if mine != uris.resolve_uri(tracking_uri):
-        return None
-    return active.info.run_id, active.info.experiment_id
-
-
 def run(overrides: Sequence[str] = (), output_dir: str | Path | None = None):
     """Compose the config the ``rnnlab`` command would (same overrides, same grammar,
     ``hydra.searchpath=[...]`` for config folders of one's own), train, log one MLflow
-    run, and return its ``runner.RunResult``: run id, config, trajectory arrays (one row
+    run, and return its ``jobs.results.RunResult``: run id, config, trajectory arrays (one row
     per iteration), gradient check and summary numbers.
 
     ``overrides``: a list of Hydra overrides, e.g. ``["init=steady", "iterations=200"]``.
     ``output_dir``: the run's local folder (default ``outputs/api/<date>/<time>``).
     Raises ``config.ConfigError`` for a bad value (no run is created), TypeError for a
-    string instead of a list, ``runner.GradientCheckFailed`` (the run ends FAILED)."""
+    string instead of a list, ``jobs.results.GradientCheckFailed`` (the run ends FAILED)."""
     if isinstance(overrides, str | bytes):
         raise TypeError(f"overrides must be a list of strings, e.g. [{overrides!r}]")
     with guest():
         from rnnlab.config import compose, to_container, validate, with_search_path
         from rnnlab.jobs import training
+        from rnnlab.store import fluent
 
         cfg = compose(list(overrides))
         validate(cfg)
@@ -128,7 +107,7 @@ def run(overrides: Sequence[str] = (), output_dir: str | Path | None = None):
             else (Path("outputs") / "api" / datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f"))
         )
         uri = to_container(cfg)["tracking"]["uri"]
-        parent = _caller_run(uri)
+        parent = fluent.caller_run(uri)
         chooses = any(o.lstrip("+").startswith("tracking.experiment=") for o in overrides)
         return training.execute(
             cfg,
@@ -156,10 +135,10 @@ def _check_id(run_id: Any) -> str:
 
 
 def load(run_id: str, tracking_uri: str | None = None):
-    """A logged run read back from the store (no retraining), as a ``runner.RunResult``.
+    """A logged run read back from the store (no retraining), as a ``jobs.results.RunResult``.
 
-    Raises ``records.RecordError`` (a LookupError) for an unknown run or one without its
-    artifacts, ``tracking.StoreError`` for a store that cannot be read (none is
+    Raises ``store.records.RecordError`` (a LookupError) for an unknown run or one without its
+    artifacts, ``store.uris.StoreError`` for a store that cannot be read (none is
     created), TypeError for a run id that is not a string."""
     _check_id(run_id)
     with guest():
@@ -188,7 +167,7 @@ def compare(runs: str | Sequence[str], tracking_uri: str | None = None):
     """A pandas DataFrame, one row per run (index ``run_id``): its params (dotted config
     keys), summary metrics and tags. ``runs`` is a list of run ids, or one sweep
     parent's id (its children). Raises ValueError for an empty list, LookupError for an
-    unknown run, ``tracking.StoreError`` for a store that cannot be read."""
+    unknown run, ``store.uris.StoreError`` for a store that cannot be read."""
     if not isinstance(runs, str):
         runs = list(runs)
         if not runs:

@@ -65,10 +65,10 @@ def main(cfg: DictConfig) -> float | dict:
         return _sweep_job(cfg, output_dir, overrides)
     try:
         task = cfg.task  # (an interpolation that cannot be resolved fails here or below)
+        if link.LINK is not None:  # a worker: the launching process records
+            return link.hand_over(cfg, output_dir, overrides)
         if task == "basin_map":
             metrics = basin_map.execute_basin(cfg, output_dir, overrides)
-        elif link.LINK is not None:  # a worker: the launching process records
-            return link.hand_over(cfg, output_dir, overrides)
         else:
             result = training.execute(cfg, output_dir, overrides)
     except results.GradientCheckFailed as exc:  # the run is recorded FAILED: one line
@@ -81,13 +81,7 @@ def main(cfg: DictConfig) -> float | dict:
         remove_run_folder(output_dir)
         _exit_with(exc)
     if cfg.task == "basin_map":
-        console.say(
-            "\n".join(
-                f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}"
-                for k, v in metrics.items()
-                if v is not None
-            )
-        )
+        console.say(basin_map.basin_report(metrics))
         return metrics
     console.say(text.report(result))
     return result.final_loss

@@ -118,6 +118,6 @@ def override_errors(args: list[str]) -> str | None:
 def remove_run_folder(output_dir: Path) -> None:
     """Take away what a run refused before it was recorded created in its folder
     (Hydra's ``.hydra/`` and log, its ``artifacts/``), and the folders it made, as
-    ``created.note`` saw them before Hydra made anything: never a folder or file that
+    ``proc.created.note`` saw them before Hydra made anything: never a folder or file that
     was there before, never a folder that was not noted."""
     created.remove(created.noted(output_dir))

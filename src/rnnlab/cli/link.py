@@ -13,6 +13,12 @@ LINK: Any = None  # in the worker: its end of the pipe (multiprocessing.connecti
 _job_failures: set[int] = set()  # in the worker: the errors its sweep's jobs raised
 
 
+def connect(conn) -> None:
+    """In the worker, just forked: ``conn`` is its end of the pipe to the recorder."""
+    global LINK
+    LINK = conn
+
+
 def note_job_failure(exc: BaseException) -> None:
     """``exc`` is a sweep job's own failure (recorded on its run)."""
     _job_failures.add(id(exc))
@@ -32,24 +38,27 @@ def request(message: tuple) -> tuple:
 # --- the worker ---------------------------------------------------------------------------
 
 
-def hand_over(cfg, output_dir: Path, overrides: list[str]) -> float:
+def hand_over(cfg, output_dir: Path, overrides: list[str]) -> float | dict:
     """In the worker: check the config (a bad value raises: no run), let the recorder
-    open the run, compute and write the job, hand it over. Returns the final loss."""
+    open the run, compute and write the job (training or a basin map), hand it over.
+    Returns the final loss (a basin map: its metrics, without the run's id)."""
     import gc
 
     from rnnlab.config import to_container, validate
-    from rnnlab.jobs import training
+    from rnnlab.jobs import basin_map, training
+    from rnnlab.proc import created
 
     gc.freeze()  # start-up's imports done (app.cli turned collection off for them)
     gc.enable()
     validate(cfg)
     config = to_container(cfg)
-    from rnnlab.proc import created
-
+    folder = Path(output_dir) / "artifacts"
     # with what Hydra found in the run's folder: the recorder removes only what was made
-    LINK.send(
-        ("start", config, overrides, Path(output_dir) / "artifacts", created.noted(output_dir))
-    )
+    LINK.send(("start", config["task"], config, overrides, folder, created.noted(output_dir)))
+    if config["task"] == "basin_map":
+        prepared = basin_map.prepare_basin(config, folder)
+        _send_result(("result",), prepared)
+        return dict(prepared.job.summary) if prepared.job else {}
     prepared = training.prepare(cfg, output_dir, overrides, in_sweep=True, config=config)
     _send_result(("result",), prepared)
     loss = prepared.result.trajectory.final_loss if prepared.result else None

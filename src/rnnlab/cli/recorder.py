@@ -3,7 +3,7 @@ numerics, the launching process records to MLflow.
 
 ``import mlflow`` and MLflow's SQL store cost ~2 s, Hydra's composition and the job
 another 0.5-2 s (figures included): done one after the other they were most of a run's
-time. ``app.cli`` forks a worker that runs the usual Hydra entry point, while this
+time. ``cli.app.cli`` forks a worker that runs the usual Hydra entry point, while this
 process (the recorder) imports MLflow. The worker sends two messages through a pipe:
 ``start`` (the checked config: the recorder opens the run, so that it shows RUNNING
 during training and a signal or a crash is recorded) and ``result`` (the computed job,
@@ -37,7 +37,7 @@ def eligible(args: list[str]) -> bool:
     """A run or a sweep (only overrides on the command line, and -m: no --cfg, --help)."""
     from rnnlab.proc import forked
 
-    forked.ENABLED = True
+    forked.enable()
     flags = [a for a in args if a.startswith("-") and a not in ("-m", "--multirun")]
     return forked.enabled() and not flags
 
@@ -55,10 +55,11 @@ def run(args: list[str], worker) -> int:
     receive, send = multiprocessing.Pipe()  # duplex: a sweep's start is answered
     pid = os.fork()
     if pid == 0:  # the worker
-        global LINK
+        from rnnlab.cli import link
+
         receive.close()
-        LINK = send
-        forked.ENABLED = False  # the worker is the second core: it draws the figures itself
+        link.connect(send)
+        forked.enable(False)  # the worker is the second core: it draws the figures itself
         signals.watch_parent()  # the recorder gone (kill -9): stop too
         code = 1
         try:
@@ -109,7 +110,7 @@ class Recorder:
 
     def _loop(self) -> int:
         from rnnlab import console
-        from rnnlab.jobs import results, text, training
+        from rnnlab.jobs import basin_map, results, text, training
         from rnnlab.proc import signals
 
         result = None
@@ -122,13 +123,20 @@ class Recorder:
             kind = message[0]
             with _store_errors(opening=kind in ("start", "sweep-start")):
                 if kind == "start":
-                    _, config, overrides, self.folder, self.created = message
-                    self.opened[None] = training.open_run(config, overrides, self.folder)
+                    _, task, config, overrides, self.folder, self.created = message
+                    opens = basin_map.open_basin if task == "basin_map" else training.open_run
+                    self.opened[None] = opens(config, overrides, self.folder)
                 elif kind == "result":
+                    prepared = message[1]
+                    finish = (
+                        basin_map.finish_basin
+                        if isinstance(prepared, basin_map.PreparedBasin)
+                        else training.finish_run
+                    )
                     try:
-                        result = training.finish_run(self.opened.pop(None), message[1])
+                        result = finish(self.opened.pop(None), prepared)
                     except Exception as exc:
-                        if exc is not message[1].problem:
+                        if exc is not prepared.problem:
                             raise  # the store's failure (or a bug), not the job's
                         self._wait_worker()
                         if isinstance(exc, results.GradientCheckFailed):
@@ -151,7 +159,9 @@ class Recorder:
         if self.sweep is not None:  # the worker ended without the sweep's end
             self._end_sweep(interrupted=True)
         signals.check_signals()
-        if result is not None:
+        if isinstance(result, dict):  # a basin map's metrics
+            console.say(basin_map.basin_report(result))
+        elif result is not None:
             console.say(text.report(result))
         return status if status in (2, 130) or self.code == 0 else self.code
 

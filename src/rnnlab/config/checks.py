@@ -146,7 +146,7 @@ GROUPS = ("data", "init", "optimizer", "plots", "tracking")  # one option each, 
 
 def conf_options(group: str) -> list[str]:
     """The options of ``group`` in rnnlab's conf/ (the user's folders: the running Hydra's
-    config loader, see ``sweep.group_options``)."""
+    config loader, see ``sweeps.plan.group_options``)."""
     return sorted(f.stem for f in (CONF_DIR / group).glob("*.yaml"))
 
 

@@ -102,10 +102,10 @@ def optimise_many(
     (memory stays O(chunk T) whatever M is).
 
     A start diverges at the first iteration whose loss leaves its bound (``loss_factor``
-    times its starting loss, as ``train.loss_bound`` sets it) or whose loss, gradient or update is
-    not finite, as ``train.optimise`` decides for one start; its final loss is then NaN
-    and its column is dropped from the work (gradient descent loses most of the lab's
-    grid in its first iterations). ``progress(n)`` is told each chunk's size.
+    times its starting loss, as ``core.train.loss_bound`` sets it) or whose loss, gradient
+    or update is not finite, as ``core.train.optimise`` decides for one start; its final
+    loss is then NaN and its column is dropped from the work (gradient descent loses most
+    of the lab's grid in its first iterations). ``progress(n)`` is told each chunk's size.
     """
     coef = coefficients(X, t)
     M = len(starts)

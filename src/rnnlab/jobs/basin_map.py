@@ -21,7 +21,7 @@ from rnnlab.config import (
 from rnnlab.core.data import Dataset
 from rnnlab.jobs.compute import build_optimizer, dataset_of, optimizer_label
 from rnnlab.jobs.files import write_config
-from rnnlab.jobs.training import log_dataset, open_store
+from rnnlab.jobs.training import Opened, log_dataset, open_store
 
 # --- basin maps -------------------------------------------------------------------------
 
@@ -119,6 +119,86 @@ def basin_description(job: BasinJob) -> str:
     )
 
 
+@dataclass
+class PreparedBasin:
+    """A basin map computed and written, not yet recorded (picklable: the ``rnnlab``
+    command prepares in its worker and records in the launching process)."""
+
+    config: dict[str, Any]
+    folder: Path  # the run's artifact layout
+    job: BasinJob | None
+    problem: BaseException | None  # what computing or writing it raised
+    files: Any = None  # (none forked: the same shape as a training job's Prepared)
+
+
+def open_basin(
+    config: dict[str, Any],
+    overrides: Sequence[str],
+    folder: Path,
+    tracking_uri: str | None = None,
+    source: str | None = None,
+) -> Opened:
+    """Open the basin map's run (its store and experiment first): params, tags, config."""
+    from rnnlab.store import log, runs
+
+    client, tracking_uri, experiment_id = open_store(config["tracking"], tracking_uri, None)
+    tags = {
+        **log.source_tags(source or " ".join(["rnnlab", *overrides])),
+        "task": "basin_map",
+        "data_recipe": config["data"]["recipe"],
+        "optimizers": ",".join(config["basin"]["optimizers"]),
+    }
+    run_id = runs.start(client, experiment_id, "basin_map", tags, None, run_params(config))
+    with runs.owning(client, run_id, finish=False):
+        log.log_files(client, run_id, write_config(config, overrides, folder), "config")
+    return Opened(client, experiment_id, tracking_uri, run_id)
+
+
+def prepare_basin(config: dict[str, Any], folder: Path) -> PreparedBasin:
+    """Compute and write the basin map (its checked ``config``) into ``folder``; what
+    that raises becomes its ``problem``, which fails the run when it is recorded."""
+    prepared = PreparedBasin(config, Path(folder), None, None)
+    try:
+        prepared.job = compute_basin(config)
+        write_basin(prepared.job, prepared.folder)
+    except Exception as exc:
+        prepared.problem = exc
+    return prepared
+
+
+def finish_basin(opened: Opened, prepared: PreparedBasin) -> dict[str, Any]:
+    """Record the prepared basin map on its open run (metrics, description, dataset,
+    files) and end it (FINISHED; FAILED with its problem; KILLED on a signal). Returns its
+    metrics and run id."""
+    from rnnlab.store import log, runs
+
+    client, run_id, folder = opened.client, opened.run_id, prepared.folder
+    with runs.owning(client, run_id):
+        if prepared.problem is not None:
+            raise prepared.problem
+        job = prepared.job
+        log.log_batch(
+            client,
+            run_id,
+            metrics=log.scalars(job.summary),
+            tags={log.NOTE_TAG: basin_description(job)},
+        )
+        log_dataset(client, run_id, job.dataset)
+        for sub in ("results", "figures"):
+            if (folder / sub).is_dir():
+                log.log_files(client, run_id, folder / sub, sub)
+    return {**job.summary, "run_id": run_id}
+
+
+def basin_report(metrics: dict[str, Any]) -> str:
+    """The console's lines for a basin map: its metrics, one a line."""
+    return "\n".join(
+        f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}"
+        for k, v in metrics.items()
+        if v is not None
+    )
+
+
 def execute_basin(
     cfg: DictConfig,
     output_dir: Path,
@@ -126,34 +206,16 @@ def execute_basin(
     tracking_uri: str | None = None,
     source: str | None = None,
 ) -> dict[str, Any]:
-    """The basin-map task (``task=basin_map``) as one MLflow run; returns its metrics."""
-    from rnnlab.store import log, runs
+    """The basin-map task (``task=basin_map``) as one MLflow run, in this process:
+    ``open_basin`` (first, so that a crash or a signal is recorded), ``prepare_basin``,
+    ``finish_basin``. A bad value raises ConfigError before any run exists. Returns its
+    metrics and run id."""
+    from rnnlab.store import runs
 
     validate(cfg)
     config = to_container(cfg)
-    client, _, experiment_id = open_store(config["tracking"], tracking_uri, None)
-    tags = {
-        **log.source_tags(source or " ".join(["rnnlab", *overrides])),
-        "task": "basin_map",
-        "data_recipe": config["data"]["recipe"],
-        "optimizers": ",".join(config["basin"]["optimizers"]),
-    }
     folder = Path(output_dir) / "artifacts"
-    with runs.owned_run(
-        client, experiment_id, "basin_map", tags, None, run_params(config)
-    ) as run_id:
-        log.log_files(client, run_id, write_config(config, overrides, folder), "config")
-        job = compute_basin(config)
-        write_basin(job, folder)
-        d = job.dataset
-        log.log_batch(
-            client,
-            run_id,
-            metrics=log.scalars(job.summary),
-            tags={log.NOTE_TAG: basin_description(job)},
-        )
-        log_dataset(client, run_id, d)
-        for sub in ("results", "figures"):
-            if (folder / sub).is_dir():
-                log.log_files(client, run_id, folder / sub, sub)
-    return {**job.summary, "run_id": run_id}
+    opened = open_basin(config, overrides, folder, tracking_uri, source)
+    with runs.owning(opened.client, opened.run_id, finish=False):
+        prepared = prepare_basin(config, folder)
+    return finish_basin(opened, prepared)

@@ -5,7 +5,7 @@
     record(client, run_id, result, folder)  metrics, tags, artifacts, model
 
 ``execute`` (behind the ``@hydra.main`` entry point, the Python API and reruns) checks
-the config, opens the run in ``lifecycle.owned_run`` (so a crash or a signal still ends
+the config, opens the run in ``store.runs.owned_run`` (so a crash or a signal still ends
 it FAILED or KILLED) and runs the three steps inside it. ``rnnlab-plot`` reuses
 ``draw_figures`` on a result read back from the store; a basin map is the same three
 steps with ``compute_basin``.
@@ -128,7 +128,7 @@ def prepare(
 
     Alone, a bad value raises ConfigError: no run will exist. Inside a sweep it becomes
     the job's ``problem``, which fails the job's run, so the sweep's record names it.
-    The job's files and figures are drawn in a forked child (``forked.Forked``) where
+    The job's files and figures are drawn in a forked child (``proc.forked.Forked``) where
     that is enabled: ``finish_run`` waits for them.
     """
     from rnnlab.proc.forked import Forked

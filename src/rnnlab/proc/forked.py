@@ -18,7 +18,7 @@ from typing import Any
 
 from rnnlab.proc import signals
 
-ENABLED = False  # switched on by the command-line entry points (app.cli)
+_enabled = False  # switched on by the rnnlab command (``enable``)
 _MAX_MESSAGE = 4000  # bytes: well under a pipe's buffer, so the child never blocks on it
 
 
@@ -26,9 +26,18 @@ class ForkedFailed(RuntimeError):
     """The child's function raised (its message) or the child died (its exit status)."""
 
 
+def enable(on: bool = True) -> None:
+    """Draw and write in a forked child from now on in this process (the ``rnnlab``
+    command's recorder; not its worker, which is the second core itself, nor the Python
+    API, whose caller's process is not rnnlab's to fork)."""
+    global _enabled
+    _enabled = on
+
+
 def enabled() -> bool:
+    """Whether ``Forked`` forks: switched on, on Linux, and RNNLAB_PARALLEL not 0."""
     return (
-        ENABLED
+        _enabled
         and sys.platform == "linux"
         and os.environ.get("RNNLAB_PARALLEL", "1") not in ("0", "false")
     )

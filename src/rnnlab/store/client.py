@@ -47,7 +47,7 @@ def _sqlite_settings() -> None:
 def settle_gc() -> None:
     """Start-up is over (collection was turned off for its imports): keep the objects its
     imports made (MLflow's ~1M) out of every later garbage collection, and collect
-    again (``app.cli`` turns collection off while it imports: it cost ~0.4 s of
+    again (``cli.app.cli`` turns collection off while it imports: it cost ~0.4 s of
     MLflow's import; and a full collection walking them all cost ~0.15 s in one of
     every two runs' metric logging)."""
     if gc.isenabled():  # not a start-up of rnnlab's own (the Python API's caller's process)

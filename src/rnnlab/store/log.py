@@ -94,7 +94,7 @@ def source_tags(source: str) -> dict[str, str]:
 
 
 def _shielded(write):
-    """``write`` is not cut in two by a signal (``lifecycle.shielded``): a signal during
+    """``write`` is not cut in two by a signal (``proc.signals.shielded``): a signal during
     it takes effect when it returns."""
 
     @functools.wraps(write)

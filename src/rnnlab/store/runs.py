@@ -7,7 +7,7 @@ or KILLED on every exit path: a return, an exception, Ctrl-C, SIGTERM or SIGHUP
 KeyboardInterrupt). Only SIGKILL (or a power cut) leaves a run RUNNING; the recorded
 process identity lets ``rnnlab-doctor`` tell such an orphan from a live run and end
 it. When the store cannot take the final write (a full disk, a server gone), the end
-state waits in a local journal (``tracking.Pending``) and is written on the next start
+state waits in a local journal (``store.client.Pending``) and is written on the next start
 against that store.
 """
 

@@ -143,7 +143,7 @@ def save_results_view(client, experiment_id: str) -> None:
     every run drawn in the charts (not MLflow's first 10), empty charts hidden. The
     columns come from the store (the sweep parents' ``sweep.<key>`` params), so that
     sweeps started at once, each saving the view, agree on it
-    (``tracking.update_experiment_tag``); columns a view had before are kept. Written
+    (``store.experiments.update_experiment_tag``); columns a view had before are kept. Written
     only when that changes the view. Raises what the store raises."""
     experiments_mod.update_experiment_tag(
         client,
