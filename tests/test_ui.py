@@ -215,7 +215,7 @@ def test_links_through_a_tracking_server_point_at_the_server(tmp_path):
 RACE = """
 import sys, time
 from mlflow.tracking import MlflowClient
-from rnnlab import ui
+from rnnlab.store import ui
 uri, key, start, n = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
 client = MlflowClient(uri)
 ids = [client.get_experiment_by_name(f"e{i}").experiment_id for i in range(n)]

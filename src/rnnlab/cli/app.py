@@ -183,10 +183,8 @@ def _exit(code: int) -> NoReturn:
 
 def _run_hydra() -> int:
     """Hydra's entry point with rnnlab's error handling; returns the exit status."""
-    from rnnlab.cli import callback
     from rnnlab.proc import signals
     from rnnlab.store import runs
-    from rnnlab.sweeps.parent import finalize_open
 
     worker = link.LINK is not None  # the recorder reports interruptions and sweeps
     try:
@@ -197,7 +195,7 @@ def _run_hydra() -> int:
         if worker:
             return 130
         why = exc.signal_name if isinstance(exc, signals.Interrupted) else "SIGINT"
-        finalize_open(interrupted=True)
+        _end_open_sweeps(interrupted=True)
         console.say(runs.interrupted_line("rnnlab", why), err=True)
         return 130
     except BaseException as exc:
@@ -209,7 +207,7 @@ def _run_hydra() -> int:
         if not isinstance(exc, Exception):
             raise
         problem = user_error(exc)
-        if worker and callback.end_linked():
+        if worker and _end_linked_sweep():
             # the recorder summarises the sweep and says which jobs failed
             if problem is not None and not link.job_failure(exc):
                 console.error("rnnlab", problem)
@@ -219,7 +217,7 @@ def _run_hydra() -> int:
                 console.error("rnnlab", f"the sweep stopped: {type(exc).__name__}: {why}")
             return 1
         # Hydra 1.3 skips on_multirun_end when a job raised: close the sweep here.
-        summaries = finalize_open()
+        summaries = _end_open_sweeps()
         if summaries and any(s.failed for s in summaries):  # the jobs' own errors
             failed = sum(len(s.failed) + len(s.not_started) for s in summaries)
             total = sum(len(s.rows) for s in summaries)
@@ -236,3 +234,19 @@ def _run_hydra() -> int:
                 return done.code
         raise  # not a job's failure nor a user's mistake: a bug, with its traceback
     return 0
+
+
+# A multirun loads the sweep's modules; a single run never does (they import MLflow, which
+# the worker leaves to the recorder). So: no module loaded, no sweep to end.
+
+
+def _end_open_sweeps(interrupted: bool = False) -> list:
+    """End the sweep parents this process opened and has not ended; their summaries."""
+    parent = sys.modules.get("rnnlab.sweeps.parent")
+    return parent.finalize_open(interrupted) if parent else []
+
+
+def _end_linked_sweep() -> bool:
+    """In the worker: tell the recorder the sweep has ended (False: this process ran none)."""
+    callback = sys.modules.get("rnnlab.cli.callback")
+    return callback.end_linked() if callback else False

@@ -19,13 +19,15 @@ import json
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rnnlab import console
 from rnnlab.proc import signals
 from rnnlab.store import runs
 from rnnlab.sweeps.plan import Plan, SweepRefused, shared_params
-from rnnlab.sweeps.summary import Summary
+
+if TYPE_CHECKING:
+    from rnnlab.sweeps.summary import Summary
 
 
 @dataclass
