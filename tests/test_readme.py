@@ -322,6 +322,11 @@ EXPECT: dict[str, Callable[[Workspace, Snippet], None]] = {
         compare_starts
     ),
     "uv run rnnlab -m experiment=compare_starts hydra/launcher=ray": compare_starts,
+    "uv run rnnlab -m hydra/sweeper=optuna hydra.sweeper.n_trials=20 "
+    "hydra.sweeper.sampler.seed=1 optimizer=adam "
+    "'optimizer.learning_rate=tag(log,interval(0.0001,1))' init=steady": prints(
+        "20 jobs, ", "Best: #", " adam-steady learning_rate="
+    ),
     "uv run rnnlab -m experiment=gd_learning_rates": prints("Best learning rate: 1e-05"),
     "uv run rnnlab -m experiment=compare_starts gd_learning_rate=1e-05": compare_starts,
     # the README says conf/config.yaml's rates are this study's result: it checks that
@@ -337,6 +342,9 @@ EXPECT: dict[str, Callable[[Workspace, Snippet], None]] = {
     "uv run rnnlab-rerun RUN_ID": prints("Final loss 0.111257 after 500 iterations (completed)."),
     "uv run rnnlab-rerun RUN_ID optimizer=gd iterations=300": prints("diverged at iteration"),
     "uv run rnnlab-rerun SWEEP_PARENT_RUN_ID": rerun_sweep,
+    "uv run rnnlab-rerun SWEEP_PARENT_RUN_ID --resume": prints(
+        "all 14 jobs finished; nothing to resume"
+    ),
     "uv run rnnlab-rerun RUN_ID --tracking-uri http://127.0.0.1:5000": prints(
         "Final loss 0.111257 after 500 iterations (completed)."
     ),

@@ -149,9 +149,8 @@ class MlflowSweepCallback(Callback):
         signals.install_signal_handlers()
         self.launcher_pid = os.getpid()
         sweep_plan = plan(config)
-        swept = swept_prefixes(sweep_plan) if sweep_plan else ()
-        if sweep_plan is not None:
-            check_plan(sweep_plan, config)
+        swept = swept_prefixes(sweep_plan)
+        check_plan(sweep_plan, config)
         try:
             validate(config)
         except ConfigError as exc:
@@ -190,7 +189,7 @@ class MlflowSweepCallback(Callback):
             link.LINK.send(("sweep-start", self.parent))
             _linked = self
             self.answered = False
-            if sweep_plan is None:  # another sweeper: its jobs may start at once
+            if sweep_plan.searched:  # another sweeper: its jobs may start at once
                 self.await_parent()
         else:
             self.parent.open()

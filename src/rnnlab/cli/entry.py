@@ -45,7 +45,7 @@ def rnnlab_plot() -> None:
 
 def rnnlab_rerun() -> None:
     """``rnnlab-rerun RUN_ID``: rerun a logged run or sweep."""
-    _start("rnnlab-rerun", "rnnlab.cli.rerun:main")
+    _start("rnnlab-rerun", "rnnlab.cli.rerun_main:main")
 
 
 def rnnlab_doctor() -> None:

@@ -13,19 +13,14 @@ an interruption kept from running) under a new parent.
 
 from __future__ import annotations
 
-import argparse
 import re
-import sys
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from rnnlab import console
-from rnnlab.cli.errors import user_error
 from rnnlab.config import (
     SEARCHPATH_KEY,
-    ConfigError,
     flatten,
     searchpath_of,
     searchpath_override,
@@ -34,9 +29,7 @@ from rnnlab.config import (
 )
 from rnnlab.config import compose as compose_config
 from rnnlab.jobs import results, text, training
-from rnnlab.proc import signals
-from rnnlab.store import client as client_mod
-from rnnlab.store import log, query, runs, ui, uris
+from rnnlab.store import log, query, ui, uris
 from rnnlab.sweeps import plan as plan_mod
 from rnnlab.sweeps import summary
 from rnnlab.sweeps.parent import SweepParent
@@ -167,7 +160,10 @@ def sweep_plan(client, parent) -> plan_mod.Plan:
     parent_id = parent.info.run_id
     try:
         (raw,) = query.download_yaml(client, parent_id, "sweep", ["jobs.json"])
-        return plan_mod.Plan(jobs=[list(j) for j in raw["jobs"]], swept=dict(raw["swept"]))
+        jobs = [list(j) for j in raw["jobs"]]
+        return plan_mod.Plan(
+            jobs=jobs, swept=dict(raw["swept"]), searched=bool(raw.get("searched"))
+        )
     except Exception:
         children = query.child_runs(client, parent.info.experiment_id, parent_id)
         jobs = [logged_inputs(client, c.info.run_id)[1] for c in children]
@@ -218,6 +214,7 @@ def rerun_sweep(
         "sweep_dir": cb.sweep_dir,
     }
     cb.start(client, experiment_id, tags, params=dict(parent.data.params))
+    cb.log_plan(client)  # what a resume of this rerun runs
     console.say(
         f"Rerun of sweep {parent_id}: {len(jobs)} jobs; MLflow parent run "
         f"{cb.parent_run_id} (experiment {experiment_id}) in {uris.redact(tracking_uri)}"
@@ -249,60 +246,3 @@ def rerun_sweep(
         cb.finalize(interrupted=True)
         raise
     return cb.finalize()
-
-
-def main(argv: list[str] | None = None) -> None:
-    argv = console.take_verbose_flag(sys.argv[1:] if argv is None else argv)
-    console.quiet()
-    signals.install_signal_handlers()
-    parser = argparse.ArgumentParser(
-        prog="rnnlab-rerun",
-        description="Rerun a logged run (or every job of a sweep) from the MLflow store, "
-        "optionally with Hydra overrides on top, as a new run tagged rerun_of.",
-    )
-    parser.add_argument("run_id", help="the MLflow run id (a run or a sweep's parent)")
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. optimizer=gd")
-    parser.add_argument(
-        "--tracking-uri",
-        default=uris.default_uri(),
-        help=f"MLflow store (default: $MLFLOW_TRACKING_URI or {uris.DEFAULT_URI})",
-    )
-    parser.add_argument(
-        "--config-dir",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="a config folder the run was composed with (--config-dir, hydra.searchpath), "
-        "at its new place; repeat for several (default: the folders the run logged)",
-    )
-    args = parser.parse_args(argv)
-    tracking_uri = uris.resolve_uri(args.tracking_uri)
-    out_root = Path("outputs") / "reruns" / datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
-    try:
-        client = client_mod.client_for(tracking_uri, create=False)
-        run = query.get_run(client, args.run_id)
-        if run.data.tags.get("sweep") == "true":
-            done = rerun_sweep(
-                client, args.run_id, args.overrides, tracking_uri, out_root, args.config_dir
-            )
-            if done.failed or done.not_started:
-                sys.exit(1)
-        else:
-            result = rerun_run(
-                client, args.run_id, args.overrides, tracking_uri, out_root, args.config_dir
-            )
-            console.say(text.report(result))
-            console.say(f"rerun of {args.run_id}")
-    except KeyboardInterrupt as exc:
-        why = exc.signal_name if isinstance(exc, signals.Interrupted) else "SIGINT"
-        console.say(runs.interrupted_line("rnnlab-rerun", why), err=True)
-        sys.exit(130)
-    except (LookupError, ConfigError, uris.StoreError) as exc:  # RerunError: LookupError
-        console.error("rnnlab-rerun", str(exc))
-        sys.exit(2)
-    except Exception as exc:
-        message = user_error(exc)
-        if message is None:
-            raise
-        console.error("rnnlab-rerun", message)
-        sys.exit(2)

@@ -76,7 +76,9 @@ class SweepJob:
         from rnnlab.store import ui
 
         return " ".join(
-            f"{k.rsplit('.', 1)[-1]}={v}" for k, v in self.swept.items() if k not in ui.NAMED_KEYS
+            f"{k.rsplit('.', 1)[-1]}={_short(v)}"
+            for k, v in self.swept.items()
+            if k not in ui.NAMED_KEYS
         )
 
     @property
@@ -86,6 +88,17 @@ class SweepJob:
         from rnnlab.store import ui
 
         return {f"{ui.CHOICE_PREFIX}{k}": str(v) for k, v in self.swept.items()}
+
+
+def _short(value: str) -> str:
+    """A value as a name shows it: a number a search drew (``0.0016193110912440748``)
+    to 4 significant digits (``0.001619``); anything else as it is."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    short = f"{number:.4g}"
+    return short if len(short) < len(value) else value
 
 
 # --- the console --------------------------------------------------------------------------

@@ -50,6 +50,7 @@ from rnnlab.plots.run import (
     trajectory,
 )
 from rnnlab.plots.sweeps import (
+    optimisation_history,
     sweep_loss_curves,
     sweep_trajectories,
     valley_matrix,
@@ -81,6 +82,7 @@ __all__ = [
     "mark_points",
     "mark_zero",
     "on_log_axis",
+    "optimisation_history",
     "panel_grid",
     "save",
     "steps",

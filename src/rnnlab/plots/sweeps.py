@@ -177,3 +177,41 @@ def valley_matrix(
         fontsize=11,
     )
     return fig
+
+
+def optimisation_history(losses: np.ndarray, best: np.ndarray, objective: str) -> Figure:
+    """A search's course over its trials (job numbers): each trial's ``objective`` (a
+    dot; a red x along the top where the trial failed or diverged: ``losses`` NaN) and
+    the best so far (``best``, a step line), on a log scale. Shapes (n,)."""
+    losses, best = np.asarray(losses, dtype=float), np.asarray(best, dtype=float)
+    fig = Figure(figsize=(7.0, 4.2))
+    ax = fig.add_axes((0.11, 0.14, 0.85, 0.74))
+    trials = np.arange(len(losses))
+    ok = np.isfinite(losses)
+    floor = zero_floor(losses[ok]) if ok.any() else None
+    shown = on_log_axis(losses[ok], floor)
+    ax.plot(trials[ok], shown, "o", color="tab:blue", markersize=5, label=f"{objective} of a trial")
+    reached = np.isfinite(best)
+    ax.step(
+        trials[reached],
+        on_log_axis(best[reached], floor),
+        where="post",
+        color="tab:orange",
+        linewidth=1.8,
+        label="best so far",
+    )
+    ax.set_yscale("log")
+    log_axis(ax.yaxis)
+    if shown.size:
+        ax.set_ylim(shown.min() / 3, min(shown.max() * 3, LOSS_CAP))
+    if (~ok).any():
+        top = ax.get_ylim()[1]
+        ax.plot(trials[~ok], np.full((~ok).sum(), top), "x", color="tab:red", markersize=8,
+                mew=2, clip_on=False, label="failed or diverged")  # fmt: skip
+    mark_zero(ax, floor)
+    ax.set_xlabel("trial (job number)")
+    ax.set_ylabel(f"{objective} (log scale)")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper right")
+    ax.set_title("The search: each trial, and the best so far")
+    return fig

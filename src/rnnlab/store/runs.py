@@ -136,6 +136,18 @@ def start(
     return run_id
 
 
+def reopen(client, run_id: str) -> None:
+    """Take over an ended (or orphaned) run: owned by this process from now on (its owner
+    tags), RUNNING again until ``end`` (a resumed sweep's parent)."""
+    from rnnlab.store import log
+
+    with shielded():
+        log.log_batch(client, run_id, tags=process_tags())
+        client.update_run(run_id, status="RUNNING")
+        _open[run_id] = client
+        history.append((run_id, "RUNNING", True))
+
+
 def end(
     client,
     run_id: str,

@@ -238,7 +238,8 @@ def sweep_lines(base: str, experiment_id: str, parent_id: str, child_ids: Sequen
     lines = [f"In the MLflow UI: the sweep {run_link(base, experiment_id, parent_id)}"]
     compare = compare_link(base, experiment_id, child_ids)
     if compare:
-        lines.append(f"  its {len(child_ids)} runs compared: {compare}")
+        runs = "its run" if len(child_ids) == 1 else f"its {len(child_ids)} runs"
+        lines.append(f"  {runs} compared: {compare}")
     lines.append(
         f"  every run of the experiment, results as columns: {view_link(base, experiment_id)}"
     )

@@ -65,6 +65,10 @@ def collect(client, experiment_id: str, parent_run_id: str, p: Plan | None) -> S
         row: dict[str, Any] = {"job": num, "overrides": overrides}
         row.update({k: values.get(k) for k in swept})
         row["attempts"] = len(attempts.get(num, []))
+        earlier = [r.info.status for r in attempts.get(num, []) if r is not run]
+        if earlier:  # why it ran again: a resume (rnnlab-rerun --resume), else a retry
+            resumed = run is not None and run.data.tags.get("resumed") == "true"
+            row["earlier"] = (", ".join(earlier), "resumed" if resumed else "retried")
         if run is None:
             row.update(status=NOT_STARTED, error=None)
             rows.append(row)
@@ -90,7 +94,7 @@ def collect(client, experiment_id: str, parent_run_id: str, p: Plan | None) -> S
             if row.get(k) is None:
                 row[k] = prm.get(f"{k}.name", prm.get(k))
         rows.append(row)
-    summary = Summary(rows=rows, swept=swept)
+    summary = Summary(rows=rows, swept=swept, searched=bool(p and p.searched))
     drawn = [r for r in rows if r.get("run_id")]
     if len(drawn) <= MAX_FIGURE_RUNS:
         for r in drawn:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,7 +62,9 @@ class SweepParent:
         return parent
 
     def jobs_text(self) -> str:
-        return f"{len(self.plan.jobs)} jobs" if self.plan else "jobs chosen by the sweeper"
+        if self.plan is None or self.plan.searched:
+            return "jobs chosen by the sweeper"
+        return f"{len(self.plan.jobs)} jobs"
 
     def open(self) -> None:
         """The store and the experiment, created once, and the parent run (shared params,
@@ -90,7 +93,7 @@ class SweepParent:
         }
         params = shared_params(self.config, self.plan) if self.plan else {}
         self.start(client, experiment_id, tags, params)
-        self._log_plan(client)
+        self.log_plan(client)
         console.say(
             f"Sweep {self.name}: {self.jobs_text()}; MLflow parent run {self.parent_run_id} "
             f"(experiment {self.experiment_id}) in {uris.redact(self.tracking_uri)}"
@@ -119,7 +122,7 @@ class SweepParent:
             )
             ui.save_results_view(client, self.experiment_id)
 
-    def _log_plan(self, client) -> None:
+    def log_plan(self, client) -> None:
         """The job list (what a rerun of this sweep reruns) and the launching config."""
         from rnnlab.jobs.files import write_config
         from rnnlab.store import log
@@ -130,9 +133,13 @@ class SweepParent:
                 jobs = [
                     [console.redact(o) for o in [*job, *self.searchpath]] for job in self.plan.jobs
                 ]
-                (folder / "jobs.json").write_text(
-                    json.dumps({"swept": self.plan.swept, "jobs": jobs}, indent=1)
-                )
+                plan = {"swept": self.plan.swept, "jobs": jobs}
+                if self.plan.searched:  # the jobs it ran (once it has ended), its settings
+                    plan.update(searched=True, sweeper=self.plan.sweeper)
+                (folder / "jobs.json").write_text(json.dumps(plan, indent=1))
+            results = Path(self.sweep_dir) / "optimization_results.yaml"  # Optuna's, at its end
+            if self.plan and self.plan.searched and self.sweep_dir and results.is_file():
+                shutil.copy(results, folder / results.name)
             write_config(self.config, self.overrides, folder)
             log.log_files(client, self.parent_run_id, folder, "sweep")
 
@@ -173,6 +180,10 @@ class SweepParent:
             try:
                 collect.end_orphaned_children(client, self.experiment_id, self.parent_run_id)
                 summary = collect.collect(client, self.experiment_id, self.parent_run_id, self.plan)
+                if self.plan is not None and self.plan.searched and summary.rows:
+                    # a search's plan is the jobs it ran: what a rerun or the doctor uses
+                    self.plan = self.plan.with_jobs([r["overrides"] for r in summary.rows])
+                    self.log_plan(client)
                 report.log_summary(
                     client, self.parent_run_id, summary, self.config, self.experiment_id
                 )

@@ -1,14 +1,17 @@
 """A sweep's plan: the jobs Hydra's basic sweeper will run, from the same overrides,
 checked before anything is created (a task that cannot be swept, an option that does
-not exist, a sweep too long), and the params its parent run records.
+not exist, a sweep too long), and the params its parent run records. A sweeper that
+decides its jobs as it goes (Optuna's, Nevergrad's, Ax's: a *search*) has a plan too:
+its search space (each searched key and its distribution, as written), its settings
+(the sampler and its seed), and, once it has ended, the jobs it ran.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -20,9 +23,6 @@ from rnnlab.config import (
     run_params,
 )
 from rnnlab.config import GROUPS as config_groups
-
-if TYPE_CHECKING:
-    pass
 
 SWEEP_JOB_TAG = "sweep_job"  # on a child: its job number
 BASIC_SWEEPERS = (  # sweepers that expand the grid as plan() does
@@ -42,22 +42,28 @@ class SweepRefused(BaseException):
 
 @dataclass(frozen=True)
 class Plan:
-    """The jobs of a sweep, in Hydra's order (job i is ``jobs[i]``), and what is swept."""
+    """The jobs of a sweep, in Hydra's order (job i is ``jobs[i]``), and what is swept.
+    A search (``searched``): ``swept`` maps each searched key to its distribution as
+    written (``["tag(log, interval(0.0001, 1))"]``), ``jobs`` is empty until the search
+    has ended (then: the jobs it ran), and ``sweeper`` holds its settings."""
 
     jobs: list[list[str]]
-    swept: dict[str, list[str]]  # key -> its values, in order
+    swept: dict[str, list[str]]  # key -> its values, in order (a search: its distribution)
+    searched: bool = False  # the sweeper decides the jobs as it goes
+    sweeper: dict[str, str] = field(default_factory=dict)  # a search's settings, flattened
+
+    def with_jobs(self, jobs: list[list[str]]) -> Plan:
+        """The same plan with the jobs a search ran."""
+        return Plan(jobs, self.swept, self.searched, self.sweeper)
 
 
-def plan(config: DictConfig) -> Plan | None:
-    """The job list Hydra's basic sweeper builds from these overrides (None for another
-    sweeper, which decides its jobs as it goes). The whole sweep grammar: ``glob`` reads
-    a group's options through the running Hydra's config loader (with the user's config
-    folders), as the sweeper itself does."""
+def plan(config: DictConfig) -> Plan:
+    """The job list Hydra's basic sweeper builds from these overrides, or, for another
+    sweeper (which decides its jobs as it goes), the search it runs (``search``). The
+    whole sweep grammar: ``glob`` reads a group's options through the running Hydra's
+    config loader (with the user's config folders), as the sweeper itself does."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    if config.hydra.sweeper.get("_target_") not in BASIC_SWEEPERS:
-        return None
     from hydra.errors import HydraException
 
     params = config.hydra.sweeper.get("params") or {}
@@ -67,6 +73,8 @@ def plan(config: DictConfig) -> Plan | None:
     parser = OverridesParser.create(config_loader=_config_loader())
     try:
         overrides = parser.parse_overrides(arguments)
+        if config.hydra.sweeper.get("_target_") not in BASIC_SWEEPERS:
+            return search(overrides, config)
         sizes = [_sweep_size(o) for o in overrides if o.is_sweep_override()]
     except HydraException as exc:
         raise SweepRefused(f"cannot read the sweep: {str(exc).strip().splitlines()[0]}") from None
@@ -85,6 +93,26 @@ def plan(config: DictConfig) -> Plan | None:
             swept.pop(key, None)  # a later plain value replaces an earlier sweep
     batches = BasicSweeper.split_arguments(overrides, None)
     return Plan(jobs=[job for batch in batches for job in batch], swept=swept)
+
+
+def search(overrides, config: DictConfig) -> Plan:
+    """The plan of a sweeper that decides its jobs as it goes: each key it searches (a
+    sweep override on the command line or in ``hydra.sweeper.params``) with its
+    distribution as written, and the sweeper's own settings (``hydra.sweeper`` but its
+    params: the sampler, its seed, the number of trials, the direction)."""
+    from rnnlab.config import flatten
+
+    swept: dict[str, list[str]] = {}
+    for o in overrides:
+        key = o.get_key_element()
+        if o.is_sweep_override():
+            swept[key] = [o.input_line.split("=", 1)[1].strip()]
+        else:
+            swept.pop(key, None)  # a later plain value replaces an earlier search
+    settings = OmegaConf.to_container(config.hydra.sweeper, resolve=True)
+    settings.pop("params", None)
+    sweeper = {k: str(v) for k, v in flatten(settings, "sweeper.").items()}
+    return Plan(jobs=[], swept=swept, searched=True, sweeper=sweeper)
 
 
 MAX_SWEEP_JOBS = 10_000  # ~0.2-0.5 s a job: a longer sweep is a mistake or a plan to split
@@ -202,7 +230,7 @@ def check_plan(p: Plan, config: DictConfig) -> None:
             )
     for key, values in p.swept.items():
         group = key.lstrip("+~").split("@")[0]
-        if group in GROUPS:
+        if group in GROUPS and not p.searched:  # (a search's values: its distribution)
             options = group_options(group, config)
             for v in values:
                 if v not in options and v != "null":
@@ -212,7 +240,7 @@ def check_plan(p: Plan, config: DictConfig) -> None:
                     )
     tasks = {config.get("task")}
     stores = set()
-    for v in p.swept.get("experiment", []):
+    for v in p.swept.get("experiment", []) if not p.searched else []:
         files = _option_files("experiment", v, config)
         loaded = OmegaConf.load(files[0]) if files else OmegaConf.create()
         tasks.add(loaded.get("task", "train"))
@@ -246,7 +274,8 @@ def shared_params(config: dict[str, Any], p: Plan) -> dict[str, str]:
         for k, v in run_params(config).items()
         if not any(k == s or k.startswith(s + ".") for s in prefixes)
     }
-    return {**shared, **{f"{ui.SWEPT_PREFIX}{k}": ", ".join(v) for k, v in p.swept.items()}}
+    swept = {f"{ui.SWEPT_PREFIX}{k}": ", ".join(v) for k, v in p.swept.items()}
+    return {**shared, **swept, **p.sweeper}
 
 
 def name_parts(config: DictConfig, p: Plan | None) -> tuple[str, str]:

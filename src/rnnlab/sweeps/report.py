@@ -33,7 +33,7 @@ def log_summary(
     from rnnlab.proc.forked import Forked
 
     figures, drawn = None, None
-    if summary.paths and config["plots"]["sweep_figures"]:
+    if (summary.paths or summary.searched) and config["plots"]["sweep_figures"]:
         figures = Path(tempfile.mkdtemp(prefix="rnnlab-sweep-figures-"))
         drawn = Forked(draw_figures, summary, config, figures)
     try:
@@ -79,6 +79,9 @@ def _log_table_and_verdict(
     if best is not None:
         metrics["best_final_loss"] = float(best["final_loss"])
         tags.update(best_run_id=best["run_id"], best_run_name=best["run_name"])
+        # the best job's swept (or searched) values: a search's best params
+        tags.update({f"best.{k}": str(best[k]) for k in summary.swept if best.get(k) is not None})
+        metrics["best_job"] = float(best["job"])
     if summary.best_learning_rate is not None:
         tags["best_learning_rate"] = f"{summary.best_learning_rate:g}"
     elif summary.best_rates:
@@ -102,7 +105,8 @@ def _csv(v: Any) -> Any:
 
 
 def draw_figures(summary: Summary, config: dict[str, Any], folder: Path) -> None:
-    """Every run's path on the loss surface, and every loss curve, into ``folder``."""
+    """Every run's path on the loss surface, and every loss curve, into ``folder``; a
+    search's course over its trials (``optimisation_history``)."""
     from rnnlab import plots
     from rnnlab.jobs.compute import dataset_of
 
@@ -119,12 +123,16 @@ def draw_figures(summary: Summary, config: dict[str, Any], folder: Path) -> None
         groups.setdefault(panel, []).append((label, summary.paths[rid], diverged))
         curves.setdefault(panel, []).append((label, summary.losses[rid], diverged))
     p = config["plots"]
-    figures = {
-        "sweep_trajectories": plots.sweep_trajectories(
+    figures = {}
+    if groups:
+        figures["sweep_trajectories"] = plots.sweep_trajectories(
             dataset.X, dataset.t, groups, p["overview"], p["resolution"]
-        ),
-        "sweep_loss_curves": plots.sweep_loss_curves(curves),
-    }
+        )
+        figures["sweep_loss_curves"] = plots.sweep_loss_curves(curves)
+    if summary.searched and summary.rows:
+        figures["optimisation_history"] = plots.optimisation_history(
+            *summary.history(), "final loss"
+        )
     matrix = _valley_cells(summary)
     if matrix is not None:
         rows, columns, cells = matrix

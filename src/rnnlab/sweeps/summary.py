@@ -38,6 +38,23 @@ class Summary:
     losses: dict[str, np.ndarray] = field(default_factory=dict)  # run id -> loss per point
     # optimizer -> (its best learning rate, the median final loss over the starts there)
     best_rates: dict[str, tuple[float, float]] = field(default_factory=dict)
+    searched: bool = False  # the sweeper decided the jobs (a search): jobs are its trials
+
+    def history(self) -> tuple[np.ndarray, np.ndarray]:
+        """A search's course, by job (trial) number: each job's final loss (NaN: failed,
+        diverged or not started) and the best so far (NaN until a job has one)."""
+        losses = np.array(
+            [
+                float(r["final_loss"])
+                if r["status"] == "FINISHED"
+                and r.get("training") != "diverged"
+                and r.get("final_loss") is not None
+                else np.nan
+                for r in self.rows
+            ]
+        )
+        best = np.fmin.accumulate(losses) if len(losses) else losses
+        return losses, best
 
     @property
     def best_learning_rate(self) -> float | None:
@@ -109,11 +126,16 @@ class Summary:
             f"  job {r['job']} ({' '.join(r['overrides'])}): {r['error'] or r['status']}"
             for r in self.failed
         ]
-        lines += [
-            f"  job {r['job']} ({' '.join(r['overrides'])}): {r['attempts']} attempts; the "
-            "earlier lost its worker and ended KILLED"
-            for r in self.retried
-        ]
+        for r in self.retried:
+            states, why = r.get("earlier") or ("KILLED", "retried")
+            cause = (
+                f"the earlier ended {states}; run again by rnnlab-rerun --resume"
+                if why == "resumed"
+                else "the earlier lost its worker and ended KILLED"
+            )
+            lines.append(
+                f"  job {r['job']} ({' '.join(r['overrides'])}): {r['attempts']} attempts; {cause}"
+            )
         best = self.best
         if best is not None:
             name = best["run_name"]  # "#11 gd-vanish": it names its job

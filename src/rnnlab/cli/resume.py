@@ -1,0 +1,109 @@
+"""``rnnlab-rerun PARENT_RUN_ID --resume``: a sweep interrupted (or with failed jobs)
+finished under its own parent. The jobs of its plan (``sweep/jobs.json``) that did not
+finish run again, each composed and checked as a rerun is (``cli.rerun``), as children
+of the same parent, which is taken over (``store.runs.reopen``) and summarised anew:
+every planned job once, its finished attempt standing for it, an earlier attempt kept as
+a child (``attempt_of``), as Ray's retries are. A search (a sweeper that chose its jobs)
+is refused: resuming it would continue its study, whose state rnnlab does not keep."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rnnlab import console
+from rnnlab.cli.rerun import RerunError, compose_checked, logged_inputs
+from rnnlab.jobs import text, training
+from rnnlab.store import query, runs, ui, uris
+from rnnlab.sweeps import plan as plan_mod
+from rnnlab.sweeps import summary
+from rnnlab.sweeps.parent import SweepParent
+
+
+def resume_sweep(
+    client, parent_id: str, tracking_uri: str, out_root: Path, config_dirs: Sequence[str] = ()
+) -> summary.Summary | None:
+    """The jobs of a sweep's plan that did not finish (not started, KILLED, FAILED), run
+    again as children of the same parent, which is then summarised anew: every planned job
+    once, its finished attempt standing for it (an earlier attempt stays a child, counted
+    in the job's ``attempts``). None when every job had finished. Raises RerunError for a
+    run that is not a grid sweep's parent with its plan, or a sweep still running."""
+    parent = query.get_run(client, parent_id)
+    if parent.data.tags.get(ui.SWEEP_TAG) != "true":
+        raise RerunError(f"--resume takes a sweep's parent run; {parent_id} is a single run")
+    tags = parent.data.tags
+    owner = f"pid {tags.get(runs.PID_TAG, '?')} on {tags.get(runs.HOST_TAG, '?')}"
+    if parent.info.status == "RUNNING" and runs.owner_alive(parent.data.tags) is not False:
+        raise RerunError(
+            f"sweep {parent_id} is still running ({owner}): resume it once it has ended, "
+            "or end it first (uv run rnnlab-doctor --repair)"
+        )
+    try:
+        (raw,) = query.download_yaml(client, parent_id, "sweep", ["jobs.json"])
+        (config,) = query.download_yaml(client, parent_id, "sweep/config", ["config.yaml"])
+    except uris.StoreError:
+        raise
+    except Exception:
+        raise RerunError(
+            f"sweep {parent_id} logged no plan (sweep/jobs.json): rerun it whole"
+        ) from None
+    if raw.get("searched"):
+        raise RerunError(
+            f"sweep {parent_id} is a search (its sweeper chose the jobs): resuming it would "
+            "continue its study, whose state rnnlab does not keep; rerun it whole (without "
+            "--resume) or start a new search"
+        )
+    plan = plan_mod.Plan(jobs=[list(j) for j in raw["jobs"]], swept=dict(raw["swept"]))
+    experiment_id = parent.info.experiment_id
+    attempts: dict[int, list[Any]] = {}
+    for c in query.child_runs(client, experiment_id, parent_id):
+        if c.data.tags.get(plan_mod.SWEEP_JOB_TAG, "").isdigit():
+            attempts.setdefault(int(c.data.tags[plan_mod.SWEEP_JOB_TAG]), []).append(c)
+    finished = {n for n, cs in attempts.items() if any(c.info.status == "FINISHED" for c in cs)}
+    todo = []  # check every job before the first one runs
+    for num, overrides in enumerate(plan.jobs):
+        if num in finished:
+            continue
+        last = max(attempts.get(num, []), key=lambda c: c.info.start_time or 0, default=None)
+        logged = logged_inputs(client, last.info.run_id)[2] if last else None
+        label = f"job {num} of sweep {parent_id}"
+        cfg, all_overrides = compose_checked(overrides, logged, [], label, config_dirs)
+        todo.append((num, last, cfg, all_overrides))
+    if not todo:
+        console.say(f"Sweep {parent_id}: all {len(plan.jobs)} jobs finished; nothing to resume")
+        return None
+    sweep = SweepParent.resume(client, parent, plan, config)
+    runs.reopen(client, parent_id)
+    console.say(
+        f"Resuming sweep {parent.info.run_name}: {len(todo)} of {len(plan.jobs)} jobs to run "
+        f"({len(finished)} finished); MLflow parent run {parent_id} in "
+        f"{uris.redact(tracking_uri)}"
+    )
+    try:
+        for num, last, cfg, all_overrides in todo:
+            tags = {plan_mod.SWEEP_JOB_TAG: str(num), "resumed": "true"}
+            if last is not None:
+                tags["attempt_of"] = last.info.run_id
+            line = f"[job {num}] {' '.join(all_overrides)}"
+            try:
+                result = training.execute(
+                    cfg,
+                    out_root / f"job{num}",
+                    all_overrides,
+                    parent_run_id=parent_id,
+                    experiment_id=experiment_id,
+                    extra_tags=tags,
+                    tracking_uri=tracking_uri,
+                    source=" ".join(["rnnlab", *all_overrides]),
+                    log_model=False,
+                    job=text.SweepJob.of(num, all_overrides, plan.swept),
+                )
+            except Exception as exc:
+                console.say(f"{line}: FAILED: {type(exc).__name__}: {exc}")
+                continue
+            console.say(f"{line}: {text.outcome(result.trajectory)}; run {result.run_id}")
+    except KeyboardInterrupt:
+        sweep.finalize(interrupted=True)
+        raise
+    return sweep.finalize()

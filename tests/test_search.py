@@ -1,0 +1,131 @@
+"""Issue 22: a sweeper that decides its jobs as it goes (Optuna's; any other through the
+same plan) reads like a grid sweep: the search space and the sampler as the parent's
+params, trials named by number and searched values, the searched keys as columns, the
+study (best params and value, the trials, its course) recorded on the parent."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+import yaml
+from conftest import new_store, run_cli
+from mlflow.tracking import MlflowClient
+from omegaconf import OmegaConf
+
+from rnnlab.sweeps.plan import plan, shared_params
+
+SPACE = "tag(log,interval(0.0001,1))"
+
+
+def test_the_plan_of_a_search_is_its_space_and_its_sweepers_settings():
+    # any sweeper but the grid's: its searched keys from hydra.sweeper.params and the
+    # command line, its settings (but the params) flattened
+    config = OmegaConf.create(
+        {
+            "hydra": {
+                "sweeper": {
+                    "_target_": "hydra_plugins.some_sweeper.SomeSweeper",
+                    "optim": {"budget": 12, "seed": 7},
+                    "params": {"optimizer.learning_rate": "interval(0.001, 0.1)"},
+                },
+                "overrides": {"task": ["init=choice(steady,vanish)", "iterations=50"]},
+            }
+        }
+    )
+    p = plan(config)
+    assert p.searched and p.jobs == []
+    assert p.swept == {
+        "optimizer.learning_rate": ["interval(0.001, 0.1)"],
+        "init": ["choice(steady,vanish)"],
+    }
+    assert p.sweeper == {
+        "sweeper._target_": "hydra_plugins.some_sweeper.SomeSweeper",
+        "sweeper.optim.budget": "12",
+        "sweeper.optim.seed": "7",
+    }
+    params = shared_params({"iterations": 50}, p)
+    assert params["sweep.optimizer.learning_rate"] == "interval(0.001, 0.1)"
+    assert params["sweeper.optim.seed"] == "7"
+
+
+@pytest.mark.slow
+def test_an_optuna_search_reads_like_a_grid_sweep(tmp_path):
+    new_store(tmp_path / "outputs" / "mlflow.db")
+    proc = run_cli(
+        [
+            "-m",
+            "hydra/sweeper=optuna",
+            "hydra.sweeper.n_trials=4",
+            "hydra.sweeper.sampler.seed=3",
+            "optimizer=adam",
+            f"optimizer.learning_rate={SPACE}",
+            "init=steady",
+            "iterations=60",
+            "plots.dpi=30",
+        ],
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client = MlflowClient(f"sqlite:///{tmp_path}/outputs/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("rnnlab").experiment_id])
+    (parent,) = [r for r in runs if r.data.tags.get("sweep") == "true"]
+    children = sorted(
+        (r for r in runs if r is not parent), key=lambda r: int(r.data.tags["sweep_job"])
+    )
+    assert len(children) == 4 and parent.info.status == "FINISHED"
+    # the search space and the sampler with its seed
+    p = parent.data.params
+    assert p["sweep.optimizer.learning_rate"] == SPACE
+    assert p["sweeper.sampler._target_"] == "optuna.samplers.TPESampler"
+    assert p["sweeper.sampler.seed"] == "3" and p["sweeper.n_trials"] == "4"
+    assert "optimizer.learning_rate" not in p  # searched, so not shared
+    # trials named by number and searched value; the value as a param
+    rates = []
+    for num, child in enumerate(children):
+        rate = float(child.data.params["choice.optimizer.learning_rate"])
+        assert 1e-4 <= rate <= 1 and float(child.data.params["optimizer.learning_rate"]) == rate
+        assert child.info.run_name.startswith(f"#{num} adam-steady learning_rate={rate:.4g}")
+        rates.append(rate)
+    # the study: best params and value, the same as Optuna's own record of it
+    finished = [
+        c for c in children if c.info.status == "FINISHED" and c.data.tags["status"] != "diverged"
+    ]
+    best = min(finished, key=lambda c: c.data.metrics["final_loss"])
+    assert parent.data.metrics["best_final_loss"] == best.data.metrics["final_loss"]
+    assert parent.data.tags["best_run_id"] == best.info.run_id
+    best_rate = best.data.params["choice.optimizer.learning_rate"]
+    assert parent.data.tags["best.optimizer.learning_rate"] == best_rate
+    folder = tmp_path / "dl"
+    optuna = yaml.safe_load(
+        open(
+            client.download_artifacts(
+                parent.info.run_id, "sweep/optimization_results.yaml", str(folder)
+            )
+        )
+    )
+    assert math.isclose(optuna["best_value"], best.data.metrics["final_loss"], rel_tol=1e-12)
+    assert math.isclose(optuna["best_params"]["optimizer.learning_rate"], float(best_rate))
+    # the trials as the summary table, the searched key a column; the jobs it ran as its plan
+    with open(
+        client.download_artifacts(parent.info.run_id, "summary/summary.csv", str(folder))
+    ) as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["optimizer.learning_rate"]) for r in rows] == rates
+    assert [r["run_id"] for r in rows] == [c.info.run_id for c in children]
+    with open(client.download_artifacts(parent.info.run_id, "sweep/jobs.json", str(folder))) as f:
+        jobs = json.load(f)
+    assert jobs["searched"] is True and len(jobs["jobs"]) == 4
+    assert [
+        float(next(o for o in job if o.startswith("optimizer.learning_rate=")).split("=")[1])
+        for job in jobs["jobs"]
+    ] == rates
+    figures = {f.path for f in client.list_artifacts(parent.info.run_id, "figures")}
+    assert "figures/optimisation_history.png" in figures
+    # the results view has the searched key's column
+    view = json.loads(client.get_experiment(parent.info.experiment_id).tags[
+        "mlflow.sharedViewState.rnnlab-results"
+    ])  # fmt: skip
+    assert "params.`choice.optimizer.learning_rate`" in json.loads(view["state"])["selectedColumns"]
