@@ -219,30 +219,45 @@ def rerun_sweep(
         f"Rerun of sweep {parent_id}: {len(jobs)} jobs; MLflow parent run "
         f"{cb.parent_run_id} (experiment {experiment_id}) in {uris.redact(tracking_uri)}"
     )
+    jobs_tags = []
+    for num, child, cfg, all_overrides in jobs:
+        tags = {plan_mod.SWEEP_JOB_TAG: str(num)}
+        if child is not None:
+            tags["rerun_of"] = child.info.run_id
+        jobs_tags.append((num, cfg, all_overrides, tags))
+    return run_jobs(cb, jobs_tags, tracking_uri, out_root)
+
+
+def run_jobs(
+    parent: SweepParent,
+    jobs: Sequence[tuple[int, Any, list[str], dict[str, str]]],
+    tracking_uri: str,
+    out_root: Path,
+) -> summary.Summary | None:
+    """Run ``jobs`` ((number, composed config, overrides, tags) each) one after the other
+    as children of the open ``parent``, a line each (a job's failure is its line, and the
+    next one runs), then summarise and end the parent (KILLED on a signal, re-raised)."""
     try:
-        for num, child, cfg, all_overrides in jobs:
-            tags = {plan_mod.SWEEP_JOB_TAG: str(num)}
-            if child is not None:
-                tags["rerun_of"] = child.info.run_id
+        for num, cfg, all_overrides, tags in jobs:
             line = f"[job {num}] {' '.join(all_overrides)}"
             try:
                 result = training.execute(
                     cfg,
                     out_root / f"job{num}",
                     all_overrides,
-                    parent_run_id=cb.parent_run_id,
-                    experiment_id=experiment_id,
+                    parent_run_id=parent.parent_run_id,
+                    experiment_id=parent.experiment_id,
                     extra_tags=tags,
                     tracking_uri=tracking_uri,
                     source=" ".join(["rnnlab", *all_overrides]),
                     log_model=False,
-                    job=text.SweepJob.of(num, all_overrides, plan.swept),
+                    job=text.SweepJob.of(num, all_overrides, parent.plan.swept),
                 )
             except Exception as exc:
                 console.say(f"{line}: FAILED: {type(exc).__name__}: {exc}")
                 continue
             console.say(f"{line}: {text.outcome(result.trajectory)}; run {result.run_id}")
     except KeyboardInterrupt:
-        cb.finalize(interrupted=True)
+        parent.finalize(interrupted=True)
         raise
-    return cb.finalize()
+    return parent.finalize()

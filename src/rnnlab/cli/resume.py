@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnlab import console
-from rnnlab.cli.rerun import RerunError, compose_checked, logged_inputs
-from rnnlab.jobs import text, training
+from rnnlab.cli.rerun import RerunError, compose_checked, logged_inputs, run_jobs
 from rnnlab.store import query, runs, ui, uris
 from rnnlab.sweeps import plan as plan_mod
 from rnnlab.sweeps import summary
@@ -80,30 +79,10 @@ def resume_sweep(
         f"({len(finished)} finished); MLflow parent run {parent_id} in "
         f"{uris.redact(tracking_uri)}"
     )
-    try:
-        for num, last, cfg, all_overrides in todo:
-            tags = {plan_mod.SWEEP_JOB_TAG: str(num), "resumed": "true"}
-            if last is not None:
-                tags["attempt_of"] = last.info.run_id
-            line = f"[job {num}] {' '.join(all_overrides)}"
-            try:
-                result = training.execute(
-                    cfg,
-                    out_root / f"job{num}",
-                    all_overrides,
-                    parent_run_id=parent_id,
-                    experiment_id=experiment_id,
-                    extra_tags=tags,
-                    tracking_uri=tracking_uri,
-                    source=" ".join(["rnnlab", *all_overrides]),
-                    log_model=False,
-                    job=text.SweepJob.of(num, all_overrides, plan.swept),
-                )
-            except Exception as exc:
-                console.say(f"{line}: FAILED: {type(exc).__name__}: {exc}")
-                continue
-            console.say(f"{line}: {text.outcome(result.trajectory)}; run {result.run_id}")
-    except KeyboardInterrupt:
-        sweep.finalize(interrupted=True)
-        raise
-    return sweep.finalize()
+    jobs = []
+    for num, last, cfg, all_overrides in todo:
+        tags = {plan_mod.SWEEP_JOB_TAG: str(num), "resumed": "true"}
+        if last is not None:
+            tags["attempt_of"] = last.info.run_id
+        jobs.append((num, cfg, all_overrides, tags))
+    return run_jobs(sweep, jobs, tracking_uri, out_root)
