@@ -370,11 +370,17 @@ class _store_errors:
 
 def _warm_up() -> None:
     """What recording needs, imported while the worker composes and computes: MLflow,
-    its SQL store, the pyfunc flavour and the dataset entity."""
-    import mlflow.data.numpy_dataset
-    import mlflow.pyfunc
-    import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+    its SQL store, the pyfunc flavour, the dataset entity, rnnlab's store and jobs. A
+    signal meanwhile takes effect once the imports are done: cut inside one, a library
+    may turn it into another error (Python wraps an exception raised in a descriptor's
+    ``__set_name__``, as pydantic's class set-up under MLflow's import does, into a
+    RuntimeError) and the command would end with a traceback."""
+    from rnnlab.proc import signals
 
-    from rnnlab.store import (
-        uris,  # noqa: F401
-    )
+    with signals.shielded():
+        import mlflow.data.numpy_dataset
+        import mlflow.pyfunc
+        import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+
+        from rnnlab.jobs import basin_map, text, training  # noqa: F401
+        from rnnlab.store import client, experiments, log, query, runs, ui  # noqa: F401
