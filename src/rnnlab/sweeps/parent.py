@@ -130,9 +130,10 @@ class SweepParent:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             if self.plan:
-                jobs = [
-                    [console.redact(o) for o in [*job, *self.searchpath]] for job in self.plan.jobs
-                ]
+                # a grid's jobs get the user's config folders; a search's jobs are those
+                # its children ran, which name the folders already
+                folders = [] if self.plan.searched else self.searchpath
+                jobs = [[console.redact(o) for o in [*job, *folders]] for job in self.plan.jobs]
                 plan = {"swept": self.plan.swept, "jobs": jobs}
                 if self.plan.searched:  # the jobs it ran (once it has ended), its settings
                     plan.update(searched=True, sweeper=self.plan.sweeper)
