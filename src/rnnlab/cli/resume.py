@@ -65,7 +65,10 @@ def resume_sweep(
         if num in finished:
             continue
         last = max(attempts.get(num, []), key=lambda c: c.info.start_time or 0, default=None)
-        logged = logged_inputs(client, last.info.run_id)[2] if last else None
+        try:  # checked against what its last attempt logged, where it got that far
+            logged = logged_inputs(client, last.info.run_id)[2] if last else None
+        except RerunError:  # an attempt cut off before its config was logged
+            logged = None
         label = f"job {num} of sweep {parent_id}"
         cfg, all_overrides = compose_checked(overrides, logged, [], label, config_dirs)
         todo.append((num, last, cfg, all_overrides))
