@@ -4,8 +4,9 @@ Importing a command's modules (Hydra, MLflow, matplotlib) takes 0.3-2 s; a signa
 (Ctrl-C at once, a scheduler's SIGTERM) ended the command with the default action (exit
 -15, -1) and no word. Installed here, before those imports, a signal there ends it
 (once the imports are done) with the one line every interruption gets and exit status
-130. Only the standard library and ``lifecycle`` are imported before the handlers are
-in place.
+130; so does a signal the command itself does not catch (its first steps, before its
+own handling). Only the standard library, ``proc.signals`` and ``store.runs`` (no
+MLflow at import) are imported before the handlers are in place.
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ def _start(prog: str, target: str) -> None:
         # import (Hydra's, OmegaConf's) leaves broken state behind and a traceback
         with signals.shielded():
             command: Callable[[], None] = getattr(import_module(module), name)
+        # the command handles a signal where it has runs to end; one that lands outside
+        # (its first steps before its own handling, its last ones after) ends it here
+        command()
     except KeyboardInterrupt as exc:
         why = exc.signal_name if isinstance(exc, signals.Interrupted) else "SIGINT"
         print(runs.interrupted_line(prog, why), file=sys.stderr, flush=True)
         sys.exit(130)
-    command()
 
 
 def rnnlab() -> None:
