@@ -133,7 +133,7 @@ _CLI_PID = os.getpid()
 def cli() -> None:
     """Console-script entry point for ``rnnlab``."""
     gc.disable()  # while start-up imports (~18% of their time); tracking.settle_gc ends it
-    from rnnlab.proc import signals
+    from rnnlab.proc import forked, signals
     from rnnlab.store import orphans, runs
 
     args = console.take_verbose_flag(sys.argv[1:])
@@ -147,6 +147,7 @@ def cli() -> None:
         sys.exit(USAGE_ERROR)
     signals.install_signal_handlers()
     orphans.offer_hints()
+    forked.enable()  # the command's own process may fork (the worker, figures)
     os.environ["HYDRA_FULL_ERROR"] = "1"
     # Ray's workers use this environment: no virtualenv per Ray session (sweep.py)
     os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")

@@ -34,10 +34,10 @@ from typing import Any
 
 
 def eligible(args: list[str]) -> bool:
-    """A run or a sweep (only overrides on the command line, and -m: no --cfg, --help)."""
+    """A run or a sweep (only overrides on the command line, and -m: no --cfg, --help),
+    where this process can fork."""
     from rnnlab.proc import forked
 
-    forked.enable()
     flags = [a for a in args if a.startswith("-") and a not in ("-m", "--multirun")]
     return forked.enabled() and not flags
 

@@ -159,11 +159,7 @@ def sweep_plan(client, parent) -> plan_mod.Plan:
     logged no plan)."""
     parent_id = parent.info.run_id
     try:
-        (raw,) = query.download_yaml(client, parent_id, "sweep", ["jobs.json"])
-        jobs = [list(j) for j in raw["jobs"]]
-        return plan_mod.Plan(
-            jobs=jobs, swept=dict(raw["swept"]), searched=bool(raw.get("searched"))
-        )
+        return plan_mod.logged_plan(client, parent_id)
     except Exception:
         children = query.child_runs(client, parent.info.experiment_id, parent_id)
         jobs = [logged_inputs(client, c.info.run_id)[1] for c in children]

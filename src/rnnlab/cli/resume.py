@@ -39,7 +39,7 @@ def resume_sweep(
             "or end it first (uv run rnnlab-doctor --repair)"
         )
     try:
-        (raw,) = query.download_yaml(client, parent_id, "sweep", ["jobs.json"])
+        plan = plan_mod.logged_plan(client, parent_id)
         (config,) = query.download_yaml(client, parent_id, "sweep/config", ["config.yaml"])
     except uris.StoreError:
         raise
@@ -47,13 +47,12 @@ def resume_sweep(
         raise RerunError(
             f"sweep {parent_id} logged no plan (sweep/jobs.json): rerun it whole"
         ) from None
-    if raw.get("searched"):
+    if plan.searched:
         raise RerunError(
             f"sweep {parent_id} is a search (its sweeper chose the jobs): resuming it would "
             "continue its study, whose state rnnlab does not keep; rerun it whole (without "
             "--resume) or start a new search"
         )
-    plan = plan_mod.Plan(jobs=[list(j) for j in raw["jobs"]], swept=dict(raw["swept"]))
     experiment_id = parent.info.experiment_id
     attempts: dict[int, list[Any]] = {}
     for c in query.child_runs(client, experiment_id, parent_id):

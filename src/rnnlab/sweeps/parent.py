@@ -18,14 +18,14 @@ import atexit
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rnnlab import console
 from rnnlab.proc import signals
 from rnnlab.store import runs
-from rnnlab.sweeps.plan import Plan, SweepRefused, shared_params
+from rnnlab.sweeps.plan import PLAN_FILE, Plan, SweepRefused, shared_params
 
 if TYPE_CHECKING:
     from rnnlab.sweeps.summary import Summary
@@ -137,12 +137,12 @@ class SweepParent:
                 plan = {"swept": self.plan.swept, "jobs": jobs}
                 if self.plan.searched:  # the jobs it ran (once it has ended), its settings
                     plan.update(searched=True, sweeper=self.plan.sweeper)
-                (folder / "jobs.json").write_text(json.dumps(plan, indent=1))
+                (folder / PLAN_FILE[1]).write_text(json.dumps(plan, indent=1))
             results = Path(self.sweep_dir) / "optimization_results.yaml"  # Optuna's, at its end
             if self.plan and self.plan.searched and self.sweep_dir and results.is_file():
                 shutil.copy(results, folder / results.name)
             write_config(self.config, self.overrides, folder)
-            log.log_files(client, self.parent_run_id, folder, "sweep")
+            log.log_files(client, self.parent_run_id, folder, PLAN_FILE[0])
 
     def track_open(self) -> None:
         """Count the parent among this process's open sweeps: ``finalize_open`` (an error,
@@ -183,7 +183,7 @@ class SweepParent:
                 summary = collect.collect(client, self.experiment_id, self.parent_run_id, self.plan)
                 if self.plan is not None and self.plan.searched and summary.rows:
                     # a search's plan is the jobs it ran: what a rerun or the doctor uses
-                    self.plan = self.plan.with_jobs([r["overrides"] for r in summary.rows])
+                    self.plan = replace(self.plan, jobs=[r["overrides"] for r in summary.rows])
                     self.log_plan(client)
                 report.log_summary(
                     client, self.parent_run_id, summary, self.config, self.experiment_id

@@ -52,10 +52,6 @@ class Plan:
     searched: bool = False  # the sweeper decides the jobs as it goes
     sweeper: dict[str, str] = field(default_factory=dict)  # a search's settings, flattened
 
-    def with_jobs(self, jobs: list[list[str]]) -> Plan:
-        """The same plan with the jobs a search ran."""
-        return Plan(jobs, self.swept, self.searched, self.sweeper)
-
 
 def plan(config: DictConfig) -> Plan:
     """The job list Hydra's basic sweeper builds from these overrides, or, for another
@@ -113,6 +109,21 @@ def search(overrides, config: DictConfig) -> Plan:
     settings.pop("params", None)
     sweeper = {k: str(v) for k, v in flatten(settings, "sweeper.").items()}
     return Plan(jobs=[], swept=swept, searched=True, sweeper=sweeper)
+
+
+PLAN_FILE = ("sweep", "jobs.json")  # where a sweep's parent logs its plan (SweepParent)
+
+
+def logged_plan(client, parent_run_id: str) -> Plan:
+    """The plan a sweep's parent logged (``sweep/jobs.json``: its jobs, what they sweep,
+    whether a sweeper searched). Raises StoreError for artifacts that are not where the
+    store says, else what the download raises (no plan logged)."""
+    from rnnlab.store import query
+
+    folder, name = PLAN_FILE
+    (raw,) = query.download_yaml(client, parent_run_id, folder, [name])
+    jobs = [list(j) for j in raw["jobs"]]
+    return Plan(jobs, dict(raw["swept"]), bool(raw.get("searched")), raw.get("sweeper") or {})
 
 
 MAX_SWEEP_JOBS = 10_000  # ~0.2-0.5 s a job: a longer sweep is a mistake or a plan to split
