@@ -11,6 +11,7 @@ import matplotlib.patches
 import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from rnnlab.plots.common import (
     LOSS_CAP,
@@ -209,9 +210,10 @@ def optimisation_history(losses: np.ndarray, best: np.ndarray, objective: str) -
         ax.plot(trials[~ok], np.full((~ok).sum(), top), "x", color="tab:red", markersize=8,
                 mew=2, clip_on=False, label="failed or diverged")  # fmt: skip
     mark_zero(ax, floor)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trials are whole numbers
     ax.set_xlabel("trial (job number)")
     ax.set_ylabel(f"{objective} (log scale)")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8, loc="upper right")
-    ax.set_title("The search: each trial, and the best so far")
+    ax.set_title("The search: each trial, and the best so far", pad=10)
     return fig
