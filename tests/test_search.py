@@ -129,3 +129,80 @@ def test_an_optuna_search_reads_like_a_grid_sweep(tmp_path):
         "mlflow.sharedViewState.rnnlab-results"
     ])  # fmt: skip
     assert "params.`choice.optimizer.learning_rate`" in json.loads(view["state"])["selectedColumns"]
+
+
+def test_a_diverged_job_is_infinitely_bad_to_a_sweeper():
+    # its last logged loss comes before the blow-up: as a trial value it would look good
+    from conftest import compose_config
+
+    from rnnlab.config.composition import to_container
+    from rnnlab.jobs.compute import compute
+
+    overrides = ["optimizer=gd", "gd_learning_rate=1e-3", "init=steady", "plots=none"]
+    config = to_container(compose_config(overrides))
+    result = compute(config)
+    assert result.trajectory.diverged and math.isfinite(result.trajectory.final_loss)
+    assert result.objective == math.inf
+    config["optimizer"]["learning_rate"] = 1e-5  # converges: its final loss
+    assert compute(config).objective == compute(config).trajectory.final_loss < 200
+
+
+def test_the_optuna_experiment_needs_the_sweeper_named_on_the_command_line(tmp_path):
+    # Hydra lets conf/config.yaml's sweeper choice win over an experiment file's: without
+    # hydra/sweeper=optuna the experiment's Optuna settings are one line that says so
+    proc = run_cli(["-m", "experiment=optimizer_learning_rates_optuna"], cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert "'sampler'" in line and "hydra/sweeper=optuna" in line
+    assert not (tmp_path / "outputs" / "mlflow.db").exists()
+
+
+@pytest.mark.slow
+def test_a_nevergrad_search_gets_the_same_record(tmp_path):
+    # a second sweeper that decides its jobs as it goes, through the same mechanism
+    new_store(tmp_path / "outputs" / "mlflow.db")
+    proc = run_cli(
+        [
+            "-m",
+            "hydra/sweeper=nevergrad",
+            "hydra.sweeper.optim.budget=4",
+            "hydra.sweeper.optim.num_workers=1",
+            "hydra.sweeper.optim.seed=2",
+            "optimizer=adam",
+            f"optimizer.learning_rate={SPACE}",
+            "init=steady",
+            "iterations=60",
+        ],
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client = MlflowClient(f"sqlite:///{tmp_path}/outputs/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("rnnlab").experiment_id])
+    (parent,) = [r for r in runs if r.data.tags.get("sweep") == "true"]
+    children = sorted(
+        (r for r in runs if r is not parent), key=lambda r: int(r.data.tags["sweep_job"])
+    )
+    assert len(children) == 4 and parent.info.status == "FINISHED"
+    p = parent.data.params
+    assert p["sweep.optimizer.learning_rate"] == SPACE
+    assert p["sweeper.optim.budget"] == "4" and p["sweeper.optim.seed"] == "2"
+    assert p["sweeper.optim.optimizer"] == "NGOpt"  # the plugin's default
+    rates = [float(c.data.params["choice.optimizer.learning_rate"]) for c in children]
+    for num, (child, rate) in enumerate(zip(children, rates, strict=True)):
+        assert 1e-4 <= rate <= 1
+        assert child.info.run_name.startswith(f"#{num} adam-steady learning_rate={rate:.4g}")
+    best = min(children, key=lambda c: c.data.metrics["final_loss"])
+    assert (
+        parent.data.tags["best.optimizer.learning_rate"]
+        == (best.data.params["choice.optimizer.learning_rate"])
+    )
+    folder = tmp_path / "dl"
+    with open(
+        client.download_artifacts(parent.info.run_id, "summary/summary.csv", str(folder))
+    ) as f:
+        assert [float(r["optimizer.learning_rate"]) for r in csv.DictReader(f)] == rates
+    with open(client.download_artifacts(parent.info.run_id, "sweep/jobs.json", str(folder))) as f:
+        jobs = json.load(f)
+    assert jobs["searched"] is True and len(jobs["jobs"]) == 4
+    figures = {f.path for f in client.list_artifacts(parent.info.run_id, "figures")}
+    assert "figures/optimisation_history.png" in figures

@@ -48,8 +48,8 @@ register_configs()
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> float | dict:
-    """Train and log one job; return the final loss for sweepers to minimise (a basin
-    map returns its metrics)."""
+    """Train and log one job; return its objective for sweepers to minimise (the final
+    loss, inf if it diverged; a basin map returns its metrics)."""
     hc = HydraConfig.get()
     # the task's overrides, and the user's config folders (--config-dir, hydra.searchpath)
     # as one absolute hydra.searchpath override: a rerun composes with the same folders
@@ -84,7 +84,7 @@ def main(cfg: DictConfig) -> float | dict:
         console.say(basin_map.basin_report(metrics))
         return metrics
     console.say(text.report(result))
-    return result.final_loss
+    return result.objective
 
 
 def _sweep_job(cfg: DictConfig, output_dir: Path, overrides: list[str]) -> float:
@@ -116,7 +116,7 @@ def _sweep_job(cfg: DictConfig, output_dir: Path, overrides: list[str]) -> float
         console.say(f"{job}: FAILED: {user_error(exc) or f'{type(exc).__name__}: {exc}'}")
         raise
     console.say(f"{job}: {text.outcome(result.trajectory)}; run {result.run_id}")
-    return result.final_loss
+    return result.objective
 
 
 def _exit_with(exc: BaseException) -> NoReturn:

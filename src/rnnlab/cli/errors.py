@@ -62,7 +62,14 @@ def user_error(exc: BaseException) -> str | None:
                 break
             if ln not in keep:
                 keep.append(ln)
-        return "; ".join(keep) or type(exc).__name__
+        text = "; ".join(keep) or type(exc).__name__
+        if "not in 'RnnlabSweeperConf'" in text:  # another sweeper's settings
+            text += (
+                " (rnnlab's grid sweeper has no such setting: name the sweeper these settings"
+                " are for on the command line, e.g. hydra/sweeper=optuna; an experiment file"
+                " cannot switch it)"
+            )
+        return text
     return None
 
 

@@ -41,7 +41,8 @@ def request(message: tuple) -> tuple:
 def hand_over(cfg, output_dir: Path, overrides: list[str]) -> float | dict:
     """In the worker: check the config (a bad value raises: no run), let the recorder
     open the run, compute and write the job (training or a basin map), hand it over.
-    Returns the final loss (a basin map: its metrics, without the run's id)."""
+    Returns the job's objective (``JobResult.objective``; a basin map: its metrics,
+    without the run's id)."""
     import gc
 
     from rnnlab.config import to_container, validate
@@ -61,8 +62,7 @@ def hand_over(cfg, output_dir: Path, overrides: list[str]) -> float | dict:
         return dict(prepared.job.summary) if prepared.job else {}
     prepared = training.prepare(cfg, output_dir, overrides, in_sweep=True, config=config)
     _send_result(("result",), prepared)
-    loss = prepared.result.trajectory.final_loss if prepared.result else None
-    return float("inf") if loss is None else loss
+    return prepared.result.objective if prepared.result else float("inf")
 
 
 def hand_over_job(cfg, output_dir: Path, overrides: list[str], num: int, label: str) -> float:
@@ -79,8 +79,7 @@ def hand_over_job(cfg, output_dir: Path, overrides: list[str], num: int, label: 
     if prepared.problem is not None:
         note_job_failure(prepared.problem)
         raise prepared.problem
-    loss = prepared.result.trajectory.final_loss
-    return float("inf") if loss is None else loss
+    return prepared.result.objective
 
 
 def _send_result(head: tuple, prepared) -> None:

@@ -87,6 +87,14 @@ class JobResult:
         values["gradcheck_rel_error_wrec"] = check.rel_error["wrec"]
         return {k: v for k, v in values.items() if v is not None and np.isfinite(v)}
 
+    @property
+    def objective(self) -> float:
+        """What a job returns to a sweeper to minimise (Optuna's trial value): the final
+        loss, or inf for a run that diverged (its last logged loss comes before the blow-up
+        and would make a diverging setting look good)."""
+        loss = self.trajectory.final_loss
+        return float("inf") if self.trajectory.diverged or loss is None else float(loss)
+
 
 @dataclass
 class RunResult:
@@ -104,3 +112,8 @@ class RunResult:
     def final_loss(self) -> float:
         value = self.trajectory.final_loss
         return float("inf") if value is None else float(value)
+
+    @property
+    def objective(self) -> float:
+        """The job's objective (``JobResult.objective``)."""
+        return float("inf") if self.trajectory.diverged else self.final_loss
