@@ -37,7 +37,15 @@ def read_csv(client, run_id, path, tmp_path):
         return list(csv.DictReader(f))
 
 
-def check_compare_starts(tmp_path, proc, iterations):
+def logged_steps(points: int, most: int | None) -> list[int]:
+    """The steps a sweep child logs of a series of ``points`` values (step_metrics)."""
+    if most is None or points <= most:
+        return list(range(points))
+    stride = -(-(points - 1) // (most - 1))
+    return sorted({*range(0, points, stride), points - 1})
+
+
+def check_compare_starts(tmp_path, proc, iterations, most=101):
     assert proc.returncode == 0, proc.stderr[-3000:]
     client = store(tmp_path)
     by_exp = runs_by_experiment(client)
@@ -51,13 +59,14 @@ def check_compare_starts(tmp_path, proc, iterations):
     assert len(children) == 14 and all(c.info.status == "FINISHED" for c in children)
     pairs = {(c.data.params["init.name"], c.data.params["optimizer.name"]) for c in children}
     assert pairs == {(i, o) for i in INITS for o in ("rprop", "gd")}
-    for child in children:  # nothing lost: every metric history complete
+    for child in children:  # nothing lost: the loss and weights' histories, to the end
         m = child.data.metrics
         n = int(m["iterations"])
         assert n == iterations or m["diverged"] == 1
-        for key in SERIES:
-            expected = n if key.startswith("step_") else n + 1
-            assert len(client.get_metric_history(child.info.run_id, key)) == expected, key
+        for key in SERIES:  # step_metrics.sweep_job: the loss and the weights, thinned
+            steps = sorted(h.step for h in client.get_metric_history(child.info.run_id, key))
+            wanted = logged_steps(n + 1, most) if key in ("loss", "wx", "wrec") else []
+            assert steps == wanted, (key, steps)
         if m["diverged"] == 0:  # the history ends at the final point
             assert m["loss"] == m["final_loss"]
         else:  # bounded: a diverged run is named so, and its loss stayed near its start
@@ -123,9 +132,20 @@ def check_compare_starts(tmp_path, proc, iterations):
 def test_compare_starts_basic_launcher(tmp_path):
     new_store(tmp_path / "outputs" / "mlflow.db")
     proc = run_cli(
-        ["-m", "experiment=compare_starts", "iterations=60", "plots.resolution=80"], cwd=tmp_path
+        [
+            "-m",
+            "experiment=compare_starts",
+            "iterations=60",
+            "plots.resolution=80",
+            "step_metrics.sweep_job_points=11",  # every 6th point of 61, and the last
+        ],
+        cwd=tmp_path,
     )
-    check_compare_starts(tmp_path, proc, 60)
+    parent, children = check_compare_starts(tmp_path, proc, 60, most=11)
+    lab = next(c for c in children if c.info.run_name.startswith("#0 "))
+    assert len(lab.data.params) > 0 and lab.data.metrics["iterations"] == 60
+    steps = [h.step for h in store(tmp_path).get_metric_history(lab.info.run_id, "loss")]
+    assert steps == list(range(0, 61, 6))  # 0, 6, ..., 60: 11 points
 
 
 def test_compare_starts_joblib_on_a_fresh_store_loses_nothing(tmp_path):

@@ -46,3 +46,29 @@ class TestRnnlabSweeperInBatches(BatchedSweeperTestSuite):  # 6 jobs: 3 batches 
 @pytest.mark.parametrize("task_launcher_cfg, extra_flags", [({}, ["-m", *SWEEPER])])
 class TestRnnlabSweeperIntegration(IntegrationTestSuite):
     pass
+
+
+def test_the_sweeper_composes_ahead_only_the_jobs_that_cover_every_group_value():
+    # a 1,000-job grid composed whole before its first job waited minutes: only job 0 and
+    # the jobs that bring a group's value (or a value of a key under a varying group)
+    from hydra_plugins.rnnlab_sweeper import covering_jobs
+
+    groups = ("init", "optimizer", "experiment")
+    grid = [
+        [f"optimizer={o}", f"init.wx={x}", f"init.wrec={r}"]
+        for o in ("rprop", "gd")
+        for x in range(25)
+        for r in range(20)
+    ]
+    assert covering_jobs(grid, groups) == [0, 500]  # the first job of each optimiser
+    # a key under a group that varies: its values need composing (its type depends on it)
+    mixed = [
+        [f"optimizer={o}", f"optimizer.learning_rate={v}"] for o in ("gd", "adam") for v in "123"
+    ]
+    chosen = covering_jobs(mixed, groups)
+    assert chosen[0] == 0 and len(chosen) == 3
+    assert {o for i in chosen for o in mixed[i]} == {o for job in mixed for o in job}
+    # an experiment that varies can change anything: every value is covered
+    exp = [[f"experiment={e}", f"iterations={n}"] for e in ("a", "b") for n in (10, 20, 30)]
+    covered = {o for i in covering_jobs(exp, groups) for o in exp[i]}
+    assert covered == {o for job in exp for o in job}

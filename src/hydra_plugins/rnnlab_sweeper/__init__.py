@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.types import HydraContext
 from omegaconf import DictConfig
@@ -21,6 +22,38 @@ from hydra_plugins.rnnlab_sweeper.config import RnnlabSweeperConf  # noqa: F401 
 # Configs composed ahead (by the sweeper's check) and kept for the launcher, at most this
 # many: past it a job is composed twice rather than holding a large sweep in memory.
 COMPOSED_AHEAD = 256
+LAUNCH_CHUNK = 32  # jobs per call of the basic launcher in rnnlab's app (see Sweeper.setup)
+RNNLAB_CALLBACK = "rnnlab.cli.callback.MlflowSweepCallback"
+
+
+def covering_jobs(batch: Sequence[Sequence[str]], groups: Sequence[str]) -> list[int]:
+    """The jobs (indices into ``batch``) the sweeper composes before any job runs: job 0,
+    then, greedily, jobs until every value of a config group (``optimizer=gd``) and every
+    value of a key under a group that varies (``optimizer.eta_minus=0.3`` beside
+    ``optimizer=rprop,gd``; every key if ``experiment`` varies) is in one of them. Values
+    of other keys are checked against their types without composing
+    (``rnnlab.sweeps.plan``): composing every job first made a 1,000-job sweep wait
+    minutes for its first job."""
+
+    def key(override: str) -> str:
+        return override.split("=", 1)[0].lstrip("+~").split("@")[0]
+
+    varying = {key(o) for job in batch for o in job if o not in batch[0]}
+    swept_groups = {k for k in varying if k in groups}
+    everything = "experiment" in swept_groups
+
+    def needs(override: str) -> bool:
+        k = key(override)
+        return everything or k in groups or k.split(".")[0] in swept_groups
+
+    chosen, covered = [0], set(batch[0])
+    wanted = {o for job in batch for o in job if needs(o)} - covered
+    while wanted:
+        best = max(range(len(batch)), key=lambda i: len(wanted.intersection(batch[i])))
+        chosen.append(best)
+        covered |= set(batch[best])
+        wanted -= covered
+    return chosen
 
 
 class ComposedAhead:
@@ -54,9 +87,10 @@ class ComposedAhead:
 
 class Sweeper(BasicSweeper):
     """Hydra's basic sweeper (the same grid, job order and batches) that composes each
-    job's config once: its check of a batch composes every job before any runs (so a
-    config error stops the sweep before it starts) and hands those configs to the
-    launcher, which otherwise composes each again."""
+    job's config once: its check of a batch composes the jobs that cover every group
+    value (``covering_jobs``) before any runs (so a config error stops the sweep before
+    it starts) and hands those configs to the launcher, which composes the others as it
+    runs them (job k+1 while the recorder records job k)."""
 
     def setup(self, *, hydra_context: HydraContext, task_function, config: DictConfig) -> None:
         loader = ComposedAhead(hydra_context.config_loader)
@@ -72,17 +106,32 @@ class Sweeper(BasicSweeper):
 
             from rnnlab.cli import link
 
-            results = launch(job_overrides, initial_job_idx)
-            for r in results:
-                if r.status == JobStatus.FAILED:
-                    link.note_job_failure(r._return_value)
+            results = []
+            step = LAUNCH_CHUNK if compact else max(len(job_overrides), 1)
+            for start in range(0, len(job_overrides), step):
+                chunk = launch(job_overrides[start : start + step], initial_job_idx + start)
+                for r in chunk:
+                    if r.status == JobStatus.FAILED:
+                        link.note_job_failure(r._return_value)
+                    if compact:  # recorded by rnnlab's callback; Hydra only keeps them
+                        r.cfg = r.hydra_cfg = None
+                results += chunk
             return results
 
+        # In rnnlab's own app (its callback records every job) and in this process, the
+        # jobs' configs are not kept in Hydra's results (~1.8 MB a job: a 1,000-job sweep
+        # grew to 2 GB): the batch runs in chunks, each chunk's configs let go.
+        compact = isinstance(self.launcher, BasicLauncher) and any(
+            (c or {}).get("_target_") == RNNLAB_CALLBACK
+            for c in (config.hydra.get("callbacks") or {}).values()
+        )
         self.launcher.launch = launch_and_note_failures
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
-        for overrides in batch:
-            self.hydra_context.config_loader.compose_ahead(self.config, overrides)
+        from rnnlab.sweeps.plan import GROUPS
+
+        for i in covering_jobs(batch, GROUPS):
+            self.hydra_context.config_loader.compose_ahead(self.config, batch[i])
         # A two-process sweep: the parent's ids (the recorder opened it meanwhile) before
         # the launcher hands the callback to its workers.
         from rnnlab.cli import callback, launchers

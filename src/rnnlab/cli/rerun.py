@@ -35,8 +35,10 @@ from rnnlab.sweeps import summary
 from rnnlab.sweeps.parent import SweepParent
 
 # Where a run is stored is not part of what it computes, and the logged URI is redacted:
-# the one logged key a rerun does not compare (it records into the current store).
+# a rerun does not compare it (it records into the current store). Nor which series it
+# logs as step metrics (runs logged before step_metrics existed logged every one).
 IGNORED = ("tracking.uri",)
+IGNORED_PREFIXES = ("step_metrics.",)
 
 
 class RerunError(LookupError):
@@ -72,7 +74,11 @@ def check_overrides(overrides: Sequence[str], source: str) -> None:
 
 def _changed_keys(composed: dict[str, Any], logged: dict[str, Any]) -> list[str]:
     a, b = flatten(composed), flatten(logged)
-    keys = sorted(k for k in set(a) | set(b) if k not in IGNORED and a.get(k) != b.get(k))
+    keys = sorted(
+        k
+        for k in set(a) | set(b)
+        if k not in IGNORED and not k.startswith(IGNORED_PREFIXES) and a.get(k) != b.get(k)
+    )
     return [f"{k} (logged {b.get(k)!r}, now {a.get(k)!r})" for k in keys]
 
 

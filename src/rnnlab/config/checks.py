@@ -35,6 +35,7 @@ from rnnlab.config.schema import (
     MAX_TEXT,
     NAME_PATTERN,
     RATE_KEYS,
+    SERIES,
     STORE_SCHEMES,
     TASKS,
     AdamConfig,
@@ -316,6 +317,13 @@ def validate(cfg: DictConfig) -> None:
             _check_optimizer(o, f"basin.optimizers.{name}")
 
     _check_tracking(cfg.tracking)
+    m = cfg.step_metrics
+    for kind in ("run", "sweep_job"):
+        names = list(m[kind])
+        ok = len(set(names)) == len(names) and set(names) <= set(SERIES)
+        _check(ok, f"step_metrics.{kind}", names, f"distinct names among {', '.join(SERIES)}")
+    points = m.sweep_job_points
+    _check(points is None or points >= 2, "step_metrics.sweep_job_points", points, ">= 2 or null")
     _check_strings(cfg)
 
 

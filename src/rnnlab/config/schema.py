@@ -178,6 +178,22 @@ class TrackingConfig:
     ui_url: str | None = None  # the MLflow UI of the printed links (see rnnlab.store.ui.base_url)
 
 
+# a run's per-iteration series (per point: loss, weights, gradient; per update: steps)
+SERIES = ("loss", "wx", "wrec", "grad_wx", "grad_wrec", "step_wx", "step_wrec")
+
+
+@dataclass
+class StepMetricsConfig:
+    """Which series a run logs as MLflow step metrics (its ``results/trajectory.csv`` has
+    every series at every iteration whatever this says): a single run's, and a sweep
+    child's, at most ``sweep_job_points`` points each (every k-th and the last; None:
+    every one)."""
+
+    run: list[str] = field(default_factory=lambda: list(SERIES))
+    sweep_job: list[str] = field(default_factory=lambda: ["loss", "wx", "wrec"])
+    sweep_job_points: int | None = 101
+
+
 @dataclass
 class DivergenceConfig:
     loss_factor: float | None = 1e6
@@ -211,6 +227,7 @@ class Config:
     momentum_learning_rate: float = 1e-6
     adam_learning_rate: float = 0.01
     valley_loss: float = 0.2
+    step_metrics: StepMetricsConfig = field(default_factory=StepMetricsConfig)
     task: str = "train"
     basin: BasinConfig = field(default_factory=BasinConfig)
 

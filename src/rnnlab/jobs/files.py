@@ -15,7 +15,8 @@ import numpy as np
 from rnnlab.core.data import Dataset
 from rnnlab.core.train import Trajectory
 from rnnlab.jobs.compute import optimizer_label
-from rnnlab.jobs.results import SERIES, Curves, JobResult
+from rnnlab.config import SERIES
+from rnnlab.jobs.results import Curves, JobResult
 
 # --- 2. write ---------------------------------------------------------------------------
 

@@ -15,7 +15,6 @@ from rnnlab.core.data import Dataset
 from rnnlab.core.gradcheck import GradCheck
 from rnnlab.core.train import Trajectory
 
-SERIES = ("loss", "wx", "wrec", "grad_wx", "grad_wrec", "step_wx", "step_wrec")
 SUMMARY_KEYS = (
     "final_loss",
     "final_wx",

@@ -44,14 +44,21 @@ def record(
     job: SweepJob | None = None,
 ) -> None:
     """What ``compute`` made, onto the open run: metrics, tags (status, description, a
-    diverged run's name), the dataset, the model. (``write``'s files are logged apart.)"""
+    diverged run's name), the dataset, the model. (``write``'s files are logged apart.)
+    The step metrics are ``step_metrics.run``'s series, a sweep's child (``job``)
+    ``step_metrics.sweep_job``'s, thinned to ``sweep_job_points``."""
     from rnnlab.store import log
 
     traj = result.trajectory
+    chosen = result.config["step_metrics"]
+    names, points = (
+        (chosen["sweep_job"], chosen["sweep_job_points"]) if job else (chosen["run"], None)
+    )
+    columns = {k: v for k, v in traj.columns().items() if k in names}
     log.log_batch(
         client,
         run_id,
-        metrics=[*log.scalars(result.summary), *log.series(traj.columns())],
+        metrics=[*log.scalars(result.summary), *log.series(columns, points=points)],
         tags={
             "status": traj.status,
             "data_digest": result.dataset.digest,

@@ -133,14 +133,25 @@ def log_batch(
         )
 
 
-def series(columns: Mapping[str, np.ndarray], now: int | None = None) -> list[Metric]:
-    """Per-iteration metrics, step = the index in each series."""
+def series(
+    columns: Mapping[str, np.ndarray], now: int | None = None, points: int | None = None
+) -> list[Metric]:
+    """Per-iteration metrics, step = the index in each series. With ``points``, a longer
+    series is thinned to every k-th value (k = ceil((n - 1) / (points - 1))) and its last,
+    so at most ``points`` (+1) rows: the chart keeps its shape and its end."""
     now = now or int(time.time() * 1000)
-    return [
-        Metric(key, v, now, step)
-        for key, values in columns.items()
-        for step, v in enumerate(np.asarray(values, dtype=float).tolist())
-    ]
+    metrics = []
+    for key, values in columns.items():
+        values = np.asarray(values, dtype=float)
+        steps = np.arange(len(values))
+        if points is not None and len(values) > points:
+            stride = -(-(len(values) - 1) // (points - 1))
+            steps = np.union1d(steps[::stride], [len(values) - 1])
+        metrics += [
+            Metric(key, v, now, step)
+            for step, v in zip(steps.tolist(), values[steps].tolist(), strict=True)
+        ]
+    return metrics
 
 
 def scalars(values: Mapping[str, float | None], now: int | None = None) -> list[Metric]:
