@@ -141,7 +141,7 @@ def test_compare_starts_basic_launcher(tmp_path):
         ],
         cwd=tmp_path,
     )
-    parent, children = check_compare_starts(tmp_path, proc, 60, most=11)
+    _, children = check_compare_starts(tmp_path, proc, 60, most=11)
     lab = next(c for c in children if c.info.run_name.startswith("#0 "))
     assert len(lab.data.params) > 0 and lab.data.metrics["iterations"] == 60
     steps = [h.step for h in store(tmp_path).get_metric_history(lab.info.run_id, "loss")]

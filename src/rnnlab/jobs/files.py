@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from rnnlab.config import SERIES
 from rnnlab.core.data import Dataset
 from rnnlab.core.train import Trajectory
 from rnnlab.jobs.compute import optimizer_label
-from rnnlab.config import SERIES
 from rnnlab.jobs.results import Curves, JobResult
 
 # --- 2. write ---------------------------------------------------------------------------
