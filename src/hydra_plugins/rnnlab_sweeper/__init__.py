@@ -9,6 +9,8 @@ rnnlab's (where conf/config.yaml makes it the default).
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Sequence
 from typing import Any
 
@@ -56,6 +58,64 @@ def covering_jobs(batch: Sequence[Sequence[str]], groups: Sequence[str]) -> list
     return chosen
 
 
+class Composer:
+    """A forked copy of the worker that composes a sweep's jobs, one after another, with
+    Hydra's own loader, and hands them over through a pipe (a config pickles in ~1 ms,
+    unpickles in ~2.5; composing one takes ~0.1 s): the worker runs job k while job
+    k+1 is composed on the other core. The pipe's buffer holds a few configs, so the
+    child stays a few jobs ahead and memory stays flat. It ends when the worker takes
+    the last job, closes it (a sweep that stops), or dies (``proc.signals.watch_parent``)."""
+
+    def __init__(self, loader: Any, master_config: DictConfig, jobs: list[list[str]]) -> None:
+        import gc
+        import multiprocessing
+
+        from rnnlab.proc import signals
+
+        receive, send = multiprocessing.Pipe(duplex=False)
+        pid = os.fork()
+        if pid == 0:  # the child: compose, send, leave without the worker's exit hooks
+            receive.close()
+            signals.default_handlers()
+            signals.watch_parent()
+            if not gc.isenabled():  # (start-up turned it off: its cycles would pile up)
+                gc.freeze()
+                gc.enable()
+            try:
+                for overrides in jobs:
+                    try:
+                        cfg = loader.load_sweep_config(master_config, overrides)
+                    except BaseException:  # the worker composes it again, for its error
+                        send.send((overrides, None))
+                        break
+                    send.send((overrides, cfg))
+            except BaseException:  # the worker has gone, or closed the pipe
+                pass
+            finally:
+                os._exit(0)
+        send.close()
+        self.pid, self._receive = pid, receive
+
+    def take(self, overrides: Sequence[str]) -> DictConfig | None:
+        """The next composed config if it is the one for ``overrides``, else None."""
+        try:
+            composed, cfg = self._receive.recv()
+        except (EOFError, OSError):
+            return None
+        return cfg if composed == list(overrides) else None
+
+    def close(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+        self._receive.close()
+
+
 class ComposedAhead:
     """Hydra's config loader, keeping the configs the sweeper composed to check a batch
     for the launcher, which would compose each again (~0.17 s a job)."""
@@ -71,15 +131,38 @@ class ComposedAhead:
 
     def load_sweep_config(self, master_config: DictConfig, sweep_overrides: list[str]):
         cfg = self._ahead.pop(tuple(sweep_overrides), None)
+        if cfg is None and self.composer is not None:
+            cfg = self.composer.take(sweep_overrides)
+            if cfg is None:  # not the job it composed next, or it failed: compose here
+                self.close_composer()
         if cfg is None:
             cfg = self._loader.load_sweep_config(master_config, sweep_overrides)
         return cfg
+
+    composer: Composer | None = None
+
+    def start_composer(self, master_config: DictConfig, batch: Sequence[Sequence[str]]) -> None:
+        """Compose the batch's other jobs in a forked child, in the launcher's order."""
+        served = set(self._ahead)
+        jobs = []
+        for overrides in batch:
+            if tuple(overrides) in served:
+                served.discard(tuple(overrides))  # the launcher takes it from _ahead
+            else:
+                jobs.append(list(overrides))
+        if len(jobs) >= 2:
+            self.composer = Composer(self._loader, master_config, jobs)
+
+    def close_composer(self) -> None:
+        if self.composer is not None:
+            self.composer.close()
+            self.composer = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._loader, name)
 
     def __getstate__(self) -> dict[str, Any]:  # sent to workers without the configs
-        return {"_loader": self._loader, "_ahead": {}}
+        return {"_loader": self._loader, "_ahead": {}, "composer": None}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -90,7 +173,10 @@ class Sweeper(BasicSweeper):
     job's config once: its check of a batch composes the jobs that cover every group
     value (``covering_jobs``) before any runs (so a config error stops the sweep before
     it starts) and hands those configs to the launcher, which composes the others as it
-    runs them (job k+1 while the recorder records job k)."""
+    runs them (in the rnnlab command's worker, a ``Composer`` composes job k+1 while job
+    k runs, and the recorder records job k-1)."""
+
+    compact = False  # rnnlab's app with the basic launcher (see setup)
 
     def setup(self, *, hydra_context: HydraContext, task_function, config: DictConfig) -> None:
         loader = ComposedAhead(hydra_context.config_loader)
@@ -107,21 +193,25 @@ class Sweeper(BasicSweeper):
             from rnnlab.cli import link
 
             results = []
-            step = LAUNCH_CHUNK if compact else max(len(job_overrides), 1)
-            for start in range(0, len(job_overrides), step):
-                chunk = launch(job_overrides[start : start + step], initial_job_idx + start)
-                for r in chunk:
-                    if r.status == JobStatus.FAILED:
-                        link.note_job_failure(r._return_value)
-                    if compact:  # recorded by rnnlab's callback; Hydra only keeps them
-                        r.cfg = r.hydra_cfg = None
-                results += chunk
+            step = LAUNCH_CHUNK if self.compact else max(len(job_overrides), 1)
+            try:
+                for start in range(0, len(job_overrides), step):
+                    chunk = launch(job_overrides[start : start + step], initial_job_idx + start)
+                    for r in chunk:
+                        if r.status == JobStatus.FAILED:
+                            link.note_job_failure(r._return_value)
+                        if self.compact:  # recorded by rnnlab's callback; Hydra only keeps them
+                            r.cfg = r.hydra_cfg = None
+                    results += chunk
+            finally:
+                loader.close_composer()
             return results
 
         # In rnnlab's own app (its callback records every job) and in this process, the
         # jobs' configs are not kept in Hydra's results (~1.8 MB a job: a 1,000-job sweep
-        # grew to 2 GB): the batch runs in chunks, each chunk's configs let go.
-        compact = isinstance(self.launcher, BasicLauncher) and any(
+        # grew to 2 GB): the batch runs in chunks, each chunk's configs let go. In the
+        # rnnlab command's worker (two processes), a Composer composes the jobs ahead.
+        self.compact = isinstance(self.launcher, BasicLauncher) and any(
             (c or {}).get("_target_") == RNNLAB_CALLBACK
             for c in (config.hydra.get("callbacks") or {}).values()
         )
@@ -130,8 +220,14 @@ class Sweeper(BasicSweeper):
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         from rnnlab.sweeps.plan import GROUPS
 
+        loader = self.hydra_context.config_loader
+        loader.close_composer()  # (a batch before this one: its jobs are done)
         for i in covering_jobs(batch, GROUPS):
-            self.hydra_context.config_loader.compose_ahead(self.config, batch[i])
+            loader.compose_ahead(self.config, batch[i])
+        from rnnlab.cli import link
+
+        if self.compact and link.LINK is not None:  # the rnnlab command's worker: overlap
+            loader.start_composer(self.config, batch)
         # A two-process sweep: the parent's ids (the recorder opened it meanwhile) before
         # the launcher hands the callback to its workers.
         from rnnlab.cli import callback, launchers
