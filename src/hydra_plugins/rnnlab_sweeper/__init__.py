@@ -30,9 +30,10 @@ RNNLAB_CALLBACK = "rnnlab.cli.callback.MlflowSweepCallback"
 
 def covering_jobs(batch: Sequence[Sequence[str]], groups: Sequence[str]) -> list[int]:
     """The jobs (indices into ``batch``) the sweeper composes before any job runs: job 0,
-    then, greedily, jobs until every value of a config group (``optimizer=gd``) and every
-    value of a key under a group that varies (``optimizer.eta_minus=0.3`` beside
-    ``optimizer=rprop,gd``; every key if ``experiment`` varies) is in one of them. Values
+    then, in order, each job that brings a value not seen yet, so that every value of a
+    config group (``optimizer=gd``) and every value of a key under a group that varies
+    (``optimizer.eta_minus=0.3`` beside ``optimizer=rprop,gd``; every key if
+    ``experiment`` varies) is in one of them. Values
     of other keys are checked against their types without composing
     (``rnnlab.sweeps.plan``): composing every job first made a 1,000-job sweep wait
     minutes for its first job."""
@@ -49,12 +50,10 @@ def covering_jobs(batch: Sequence[Sequence[str]], groups: Sequence[str]) -> list
         return everything or k in groups or k.split(".")[0] in swept_groups
 
     chosen, covered = [0], set(batch[0])
-    wanted = {o for job in batch for o in job if needs(o)} - covered
-    while wanted:
-        best = max(range(len(batch)), key=lambda i: len(wanted.intersection(batch[i])))
-        chosen.append(best)
-        covered |= set(batch[best])
-        wanted -= covered
+    for i, job in enumerate(batch[1:], start=1):  # in order, once: linear in the batch
+        if any(o not in covered and needs(o) for o in job):
+            chosen.append(i)
+            covered.update(job)
     return chosen
 
 
