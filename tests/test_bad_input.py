@@ -339,3 +339,19 @@ def test_the_logged_model_holds_its_files_only(tmp_path):
         "artifacts/requirements.txt",
         "artifacts/serving_input_example.json",
     ]
+
+
+def test_a_key_one_swept_option_lacks_is_one_line_before_any_job_runs(tmp_path):
+    # optimizer.eta_minus is RProp's: the sweeper composes the gd job before any job runs
+    # (its covering jobs), while the recorder opens the parent: that parent ends FAILED,
+    # its jobs NOT STARTED, and the worker's line is the only one
+    new_store(tmp_path / "outputs" / "mlflow.db")
+    args = ["-m", "optimizer=rprop,gd", "optimizer.eta_minus=0.3", "iterations=20", "plots=none"]
+    proc = run_cli(args, cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert "eta_minus" in line and "GDConfig" in line
+    client = MlflowClient(f"sqlite:///{tmp_path}/outputs/mlflow.db")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert [r.info.status for r in runs] == ["FAILED"]  # the parent only: no job ran
+    assert runs[0].data.metrics["jobs_not_started"] == 2

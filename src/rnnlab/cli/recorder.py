@@ -175,12 +175,21 @@ class Recorder:
         try:
             parent.open()
         except plan.SweepRefused as exc:
-            self.link.send(("refused", str(exc)))
+            self._answer(("refused", str(exc)))
             return
         self.sweep = parent
-        self.link.send(("ok", parent.tracking_uri, parent.experiment_id, parent.parent_run_id))
-        # idle while the worker composes every job: load what the summary will need
+        self._answer(("ok", parent.tracking_uri, parent.experiment_id, parent.parent_run_id))
+        # idle while the worker composes the first jobs: load what the summary will need
         import rnnlab.plots  # noqa: F401
+
+    def _answer(self, message: tuple) -> None:
+        """Answer the worker; if it has already ended (a config error it found while the
+        parent opened: its own one line says so), there is no one to answer, and the
+        closed pipe is not the store's failure."""
+        try:
+            self.link.send(message)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
     def _start_job(self, num: int, config, overrides, folder) -> None:
         from rnnlab.jobs import text, training
@@ -220,12 +229,14 @@ class Recorder:
         summary = cb.finalize(interrupted=interrupted)
         if summary is not None and (summary.failed or summary.not_started) and not interrupted:
             failed = len(summary.failed) + len(summary.not_started)
+            self.code = 1
+            if len(summary.not_started) == len(summary.rows):
+                return  # no job started: the worker's one line says why (a config error)
             console.say(
                 f"rnnlab: {failed} of {len(summary.rows)} jobs failed or did not run (listed "
                 "above); the sweep's parent run is marked FAILED",
                 err=True,
             )
-            self.code = 1
 
     # --- the worker, open runs, a failing store --------------------------------------------
 
