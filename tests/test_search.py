@@ -51,29 +51,27 @@ def test_the_plan_of_a_search_is_its_space_and_its_sweepers_settings():
     assert params["sweeper.optim.seed"] == "7"
 
 
-@pytest.mark.slow
-def test_an_optuna_search_reads_like_a_grid_sweep(tmp_path):
+def search(tmp_path, sweeper: list[str]):
+    """A 4-trial search of Adam's rate from steady (60 iterations) with ``sweeper``'s
+    settings, on a fresh store: (client, its parent run, its children in job order)."""
     new_store(tmp_path / "outputs" / "mlflow.db")
-    proc = run_cli(
-        [
-            "-m",
-            "hydra/sweeper=optuna",
-            "hydra.sweeper.n_trials=4",
-            "hydra.sweeper.sampler.seed=3",
-            "optimizer=adam",
-            f"optimizer.learning_rate={SPACE}",
-            "init=steady",
-            "iterations=60",
-            "plots.dpi=30",
-        ],
-        cwd=tmp_path,
-    )
+    args = ["-m", *sweeper, "optimizer=adam", f"optimizer.learning_rate={SPACE}"]
+    proc = run_cli([*args, "init=steady", "iterations=60", "plots.dpi=30"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     client = MlflowClient(f"sqlite:///{tmp_path}/outputs/mlflow.db")
     runs = client.search_runs([client.get_experiment_by_name("rnnlab").experiment_id])
     (parent,) = [r for r in runs if r.data.tags.get("sweep") == "true"]
     children = sorted(
         (r for r in runs if r is not parent), key=lambda r: int(r.data.tags["sweep_job"])
+    )
+    return client, parent, children
+
+
+@pytest.mark.slow
+def test_an_optuna_search_reads_like_a_grid_sweep(tmp_path):
+    client, parent, children = search(
+        tmp_path,
+        ["hydra/sweeper=optuna", "hydra.sweeper.n_trials=4", "hydra.sweeper.sampler.seed=3"],
     )
     assert len(children) == 4 and parent.info.status == "FINISHED"
     # the search space and the sampler with its seed
@@ -160,27 +158,14 @@ def test_the_optuna_experiment_needs_the_sweeper_named_on_the_command_line(tmp_p
 @pytest.mark.slow
 def test_a_nevergrad_search_gets_the_same_record(tmp_path):
     # a second sweeper that decides its jobs as it goes, through the same mechanism
-    new_store(tmp_path / "outputs" / "mlflow.db")
-    proc = run_cli(
+    client, parent, children = search(
+        tmp_path,
         [
-            "-m",
             "hydra/sweeper=nevergrad",
             "hydra.sweeper.optim.budget=4",
             "hydra.sweeper.optim.num_workers=1",
             "hydra.sweeper.optim.seed=2",
-            "optimizer=adam",
-            f"optimizer.learning_rate={SPACE}",
-            "init=steady",
-            "iterations=60",
         ],
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    client = MlflowClient(f"sqlite:///{tmp_path}/outputs/mlflow.db")
-    runs = client.search_runs([client.get_experiment_by_name("rnnlab").experiment_id])
-    (parent,) = [r for r in runs if r.data.tags.get("sweep") == "true"]
-    children = sorted(
-        (r for r in runs if r is not parent), key=lambda r: int(r.data.tags["sweep_job"])
     )
     assert len(children) == 4 and parent.info.status == "FINISHED"
     p = parent.data.params

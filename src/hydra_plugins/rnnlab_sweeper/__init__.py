@@ -66,10 +66,9 @@ class Composer:
     the last job, closes it (a sweep that stops), or dies (``proc.signals.watch_parent``)."""
 
     def __init__(self, loader: Any, master_config: DictConfig, jobs: list[list[str]]) -> None:
-        import gc
         import multiprocessing
 
-        from rnnlab.proc import signals
+        from rnnlab.proc import signals, startup
 
         receive, send = multiprocessing.Pipe(duplex=False)
         pid = os.fork()
@@ -77,9 +76,7 @@ class Composer:
             receive.close()
             signals.default_handlers()
             signals.watch_parent()
-            if not gc.isenabled():  # (start-up turned it off: its cycles would pile up)
-                gc.freeze()
-                gc.enable()
+            startup.settle_gc()  # (off for the worker's start-up: cycles would pile up)
             try:
                 for overrides in jobs:
                     try:

@@ -13,7 +13,6 @@ import happens in parallel with the worker.
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 from pathlib import Path
@@ -132,7 +131,9 @@ _CLI_PID = os.getpid()
 
 def cli() -> None:
     """Console-script entry point for ``rnnlab``."""
-    gc.disable()  # while start-up imports (~18% of their time); tracking.settle_gc ends it
+    from rnnlab.proc import startup
+
+    startup.quiet_gc()  # while start-up imports; proc.startup.settle_gc ends it
     from rnnlab.proc import forked, signals
     from rnnlab.store import orphans, runs
 

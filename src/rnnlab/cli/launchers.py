@@ -9,15 +9,11 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from rnnlab import console
-
-if TYPE_CHECKING:
-    pass
 from rnnlab.sweeps.plan import SweepRefused
 
 RAY_NODE_TAG = "ray_node_id"  # on a child a Ray worker ran: the node it ran on
@@ -75,14 +71,12 @@ def warm_joblib_workers(config: DictConfig) -> None:
 
 
 def _warm_up_worker() -> None:
-    import gc
+    from rnnlab.proc import startup
 
-    gc.disable()  # the imports' own garbage collections cost ~18% of them
-    pass
-    pass
-    from rnnlab.store import client
+    startup.quiet_gc()  # the imports' own garbage collections cost ~18% of them
+    from rnnlab.store import client  # noqa: F401 (MLflow and rnnlab's store, imported)
 
-    client.settle_gc()
+    startup.settle_gc()
 
 
 def joined_warm_up() -> None:

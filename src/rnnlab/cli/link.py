@@ -38,18 +38,6 @@ def request(message: tuple) -> tuple:
 # --- the worker ---------------------------------------------------------------------------
 
 
-def settle_gc() -> None:
-    """In the worker, once its start-up is over (``app.cli`` turned garbage collection off
-    for its imports): keep what they made out of later collections, and collect again.
-    (A sweep's worker never did: a 1,000-job sweep's worker grew by ~1.8 MB a job, the
-    OmegaConf cycles of every composed config, to 2 GB.)"""
-    import gc
-
-    if not gc.isenabled():
-        gc.freeze()
-        gc.enable()
-
-
 def hand_over(cfg, output_dir: Path, overrides: list[str]) -> float | dict:
     """In the worker: check the config (a bad value raises: no run), let the recorder
     open the run, compute and write the job (training or a basin map), hand it over.
@@ -57,9 +45,9 @@ def hand_over(cfg, output_dir: Path, overrides: list[str]) -> float | dict:
     without the run's id)."""
     from rnnlab.config import to_container, validate
     from rnnlab.jobs import basin_map, training
-    from rnnlab.proc import created
+    from rnnlab.proc import created, startup
 
-    settle_gc()
+    startup.settle_gc()
     validate(cfg)
     config = to_container(cfg)
     folder = Path(output_dir) / "artifacts"
@@ -80,8 +68,9 @@ def hand_over_job(cfg, output_dir: Path, overrides: list[str], num: int, label: 
     failure is raised here too, after the recorder has it (Hydra marks the job failed)."""
     from rnnlab.config import to_container
     from rnnlab.jobs import training
+    from rnnlab.proc import startup
 
-    settle_gc()
+    startup.settle_gc()
     config = to_container(cfg)
     LINK.send(("job-start", num, config, overrides, Path(output_dir) / "artifacts"))
     prepared = training.prepare(cfg, output_dir, overrides, in_sweep=True, config=config)

@@ -44,6 +44,12 @@ class GradientCheckFailed(RuntimeError):
         return (GradientCheckFailed, (self.check,))
 
 
+def objective(trajectory: Trajectory) -> float:
+    """A trajectory's final loss as a sweeper's objective: inf if it diverged or has none."""
+    loss = trajectory.final_loss
+    return float("inf") if trajectory.diverged or loss is None else float(loss)
+
+
 @dataclass
 class JobResult:
     """What ``compute`` makes of a config: everything a run records."""
@@ -91,8 +97,7 @@ class JobResult:
         """What a job returns to a sweeper to minimise (Optuna's trial value): the final
         loss, or inf for a run that diverged (its last logged loss comes before the blow-up
         and would make a diverging setting look good)."""
-        loss = self.trajectory.final_loss
-        return float("inf") if self.trajectory.diverged or loss is None else float(loss)
+        return objective(self.trajectory)
 
 
 @dataclass
@@ -115,4 +120,4 @@ class RunResult:
     @property
     def objective(self) -> float:
         """The job's objective (``JobResult.objective``)."""
-        return float("inf") if self.trajectory.diverged else self.final_loss
+        return objective(self.trajectory)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
-import gc
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,6 +16,7 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from rnnlab import console, store
+from rnnlab.proc import startup
 from rnnlab.store.uris import (
     DATABASES,
     DB_PORTS,
@@ -44,18 +44,6 @@ def _sqlite_settings() -> None:
             cursor.close()
 
 
-def settle_gc() -> None:
-    """Start-up is over (collection was turned off for its imports): keep the objects its
-    imports made (MLflow's ~1M) out of every later garbage collection, and collect
-    again (``cli.app.cli`` turns collection off while it imports: it cost ~0.4 s of
-    MLflow's import; and a full collection walking them all cost ~0.15 s in one of
-    every two runs' metric logging)."""
-    if gc.isenabled():  # not a start-up of rnnlab's own (the Python API's caller's process)
-        return
-    gc.freeze()
-    gc.enable()
-
-
 _clients: dict[str, MlflowClient] = {}  # one per store and process: opened (and locked) once
 
 
@@ -73,7 +61,7 @@ def client_for(uri: str, create: bool = True) -> MlflowClient:
         return _clients[uri]
     client = _open(uri, create)
     Pending.apply(client)
-    settle_gc()
+    startup.settle_gc()  # start-up is over once the store opens
     return _clients.setdefault(uri, client)
 
 
