@@ -355,3 +355,16 @@ def test_a_key_one_swept_option_lacks_is_one_line_before_any_job_runs(tmp_path):
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert [r.info.status for r in runs] == ["FAILED"]  # the parent only: no job ran
     assert runs[0].data.metrics["jobs_not_started"] == 2
+
+
+def test_a_config_error_with_a_refused_store_leaves_no_folder_and_no_secret(tmp_path):
+    # the worker finds the key error while the recorder is refused the store: one line,
+    # and the sweep's folder (its multirun.yaml holds the URI's password) goes too
+    uri = "postgresql://u:s3cretpw@127.0.0.1:1/db"
+    args = ["-m", "optimizer=rprop,gd", "optimizer.eta_minus=0.3", f"tracking.uri={uri}"]
+    proc = run_cli(args, cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr + proc.stdout
+    (line,) = proc.stderr.strip().splitlines()
+    assert "eta_minus" in line and "s3cretpw" not in line
+    assert not (tmp_path / "outputs").exists()
+    assert not any("s3cretpw" in p.read_text() for p in tmp_path.rglob("*") if p.is_file())

@@ -84,7 +84,15 @@ def end_linked(interrupted: bool = False) -> bool:
 
     if _linked is None:
         return False
-    _linked = None
+    linked, _linked = _linked, None
+    if not linked.answered and not interrupted:
+        # stopped before its jobs asked for the parent (a config error the sweeper found
+        # while the recorder opened it): read the answer, so that a refused parent takes
+        # the sweep's folder (its multirun.yaml holds the overrides) away with it
+        try:
+            linked.await_parent()
+        except SweepRefused:
+            return True  # the recorder has no sweep to end: its own line said why
     link.LINK.send(("sweep-end", interrupted))
     return True
 

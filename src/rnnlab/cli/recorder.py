@@ -226,6 +226,8 @@ class Recorder:
         from rnnlab import console
 
         cb, self.sweep = self.sweep, None
+        if cb is None:  # its parent was refused (the recorder's line said why)
+            return
         summary = cb.finalize(interrupted=interrupted)
         if summary is not None and (summary.failed or summary.not_started) and not interrupted:
             failed = len(summary.failed) + len(summary.not_started)
