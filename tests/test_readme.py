@@ -39,7 +39,7 @@ PLACEHOLDERS = ("SWEEP_PARENT_RUN_ID", "PARENT_RUN_ID", "RUN_ID")
 
 @dataclass
 class Snippet:
-    kind: str  # "bash" or "python"
+    kind: str  # "bash", "python" or "file" (a YAML file the README shows: its path first)
     text: str  # a bash command (continuations joined, comment kept) or a Python block
     output: str | None = None  # the README's sample output that follows it, if any
 
@@ -49,7 +49,14 @@ class Snippet:
         if self.kind == "python":
             lines = self.text.strip().splitlines()
             return f"{lines[0]} ...{lines[-1][:20]}"
+        if self.kind == "file":
+            return f"file {self.path}"
         return re.sub(r"\s+#.*$", "", self.text.removeprefix("$ ")).strip()
+
+    @property
+    def path(self) -> str:
+        """A file snippet's path: its first line, ``# PATH: what it is``."""
+        return self.text.splitlines()[0].removeprefix("# ").split(":", 1)[0]
 
 
 def readme_snippets() -> list[Snippet]:
@@ -59,6 +66,9 @@ def readme_snippets() -> list[Snippet]:
     for lang, body in re.findall(r"```(\w*)\n(.*?)```", text, re.S):
         if lang == "python":
             found.append(Snippet("python", body))
+            continue
+        if lang == "yaml":
+            found.append(Snippet("file", body))
             continue
         if lang == "":  # a sample of output: the first line may be the command ($ ...)
             lines = body.strip("\n").splitlines()
@@ -99,19 +109,28 @@ class Workspace:
         for name in PLACEHOLDERS:
             if name in text:
                 text = text.replace(name, repr(self.ids[name]) if quote else self.ids[name])
-        return text
+        return text.replace("/path/to/rnnlab", str(REPO))
 
     def env(self) -> dict[str, str]:
         env = cli_environment()
         env["PATH"] = f"{BIN}:{env['PATH']}"
         return env
 
-    def shell(self, command: str, timeout: float = 600) -> subprocess.CompletedProcess:
-        command = self.fill(command).replace("uv run ", "")
+    def shell(
+        self, command: str, timeout: float = 600, uv: bool = False
+    ) -> subprocess.CompletedProcess:
+        """The command in the workspace; ``uv``: through uv itself (a project of the
+        README's own, not this checkout's environment)."""
+        command = self.fill(command)
+        env = self.env()
+        if uv:
+            env.pop("VIRTUAL_ENV", None)  # (uv run pytest's environment is not myproj's)
+        else:
+            command = command.replace("uv run ", "")
         return subprocess.run(
             ["bash", "-c", command],
             cwd=self.root,
-            env=self.env(),
+            env=env,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -182,6 +201,31 @@ def default_run(ws: Workspace, s: Snippet) -> None:
     ws.ids["RUN_ID"] = m.group(1)
     run_link = sample[5].replace("3f0c...", m.group(1))
     assert out[5:] == [run_link, sample[6]]  # the UI links, as the README prints them
+
+
+def own_project(ws: Workspace, s: Snippet) -> None:
+    ok(ws.shell(s.text, uv=True))
+    assert str(REPO) in (ws.root / "myproj" / "pyproject.toml").read_text()
+
+
+def in_own_project(expected: str) -> Callable[[Workspace, Snippet], None]:
+    def check(ws: Workspace, s: Snippet) -> None:
+        out = ok(ws.shell(s.text, uv=True))
+        assert expected in out, out[-3000:]
+        assert (ws.root / "myproj" / "outputs" / "mlflow.db").is_file()  # myproj's own store
+        store = MlflowClient(f"sqlite:///{ws.root}/myproj/outputs/mlflow.db")
+        for run in store.search_runs([e.experiment_id for e in store.search_experiments()]):
+            assert run.info.status == "FINISHED"
+            assert run.data.tags["version.rnnlab"] == "0.1.0"
+            assert "git_commit" not in run.data.tags  # installed, not rnnlab's checkout
+
+    return check
+
+
+def a_file(ws: Workspace, s: Snippet) -> None:
+    path = ws.root / s.path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(s.text)
 
 
 def mlflow_ui(ws: Workspace, s: Snippet) -> None:
@@ -306,6 +350,15 @@ def invocations(ws: Workspace, s: Snippet) -> None:
 
 EXPECT: dict[str, Callable[[Workspace, Snippet], None]] = {
     "uv run rnnlab": default_run,
+    "uv init myproj": lambda ws, s: ok(ws.shell(s.text, uv=True)),
+    "uv add --project myproj /path/to/rnnlab": own_project,
+    "cd myproj && uv run rnnlab": in_own_project("Final loss 0.111257 after 500 iterations"),
+    "cd myproj && uv run rnnlab --version": in_own_project("rnnlab 0.1.0 (Hydra 1.3.8, MLflow "),
+    "file myproj/myconf/init/mine.yaml": a_file,
+    "cd myproj && uv run rnnlab --config-dir myconf init=mine": in_own_project("MLflow run "),
+    "cd myproj && uv run rnnlab --cfg job --package optimizer optimizer=adam": in_own_project(
+        "name: adam"
+    ),
     "uv run mlflow ui --backend-store-uri sqlite:///outputs/mlflow.db": mlflow_ui,
     "uv run rnnlab-plot RUN_ID": figures_in("outputs/plots/RUN_ID"),
     "uv run rnnlab-plot RUN_ID --out outputs/figs --tracking-uri http://127.0.0.1:5000": (
@@ -366,6 +419,9 @@ TEMPLATE = "a template for a real deployment (SERVER, HEAD, USER: your machines)
 TEAM = "the team stack: tests/test_team_stack.py runs these commands (root, namespace)"
 SKIP = {
     "uv run pytest": "this test suite itself",
+    "pip install /path/to/rnnlab/dist/rnnlab-0.1.0-py3-none-any.whl": (
+        "tests/test_install.py installs the wheel into fresh environments (the lock's versions)"
+    ),
     "uv run rnnlab -m experiment=compare_starts hydra/launcher=ray "
     "hydra.launcher.ray.init.address=HEAD:6379 tracking=server": TEMPLATE,
     "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false uv run mlflow server --host 0.0.0.0 --port 5000 "

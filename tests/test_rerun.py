@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+from importlib.metadata import version
+
 import mlflow
 import numpy as np
 import pytest
@@ -92,10 +95,12 @@ def test_lineage_is_recorded(store_dir, api_run):
     import hashlib
     from importlib.metadata import version
 
-    for pkg in ("numpy", "hydra-core", "omegaconf", "mlflow", "matplotlib"):
+    for pkg in ("numpy", "hydra-core", "omegaconf", "mlflow", "matplotlib", "rnnlab"):
         assert tags[f"version.{pkg}"] == version(pkg)
+    # run from rnnlab's own checkout (an editable install in its .venv): its commit and lock
     assert tags["uv_lock_sha256"] == hashlib.sha256((REPO / "uv.lock").read_bytes()).hexdigest()
-    assert tags["git_dirty"] in ("true", "false") and len(tags["git_commit"]) == 40
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    assert tags["git_dirty"] in ("true", "false") and tags["git_commit"] == head.stdout.strip()
     assert tags["data_recipe"] == "lab8" and tags["data_seed"] == "61185"
     assert len(tags["data_digest"]) == 16
 
@@ -139,8 +144,15 @@ def test_rerun_cli_default_gd_and_bad_ids(tmp_path):
     rid = orig.info.run_id
     proc = run_cli([rid], cwd=tmp_path, script="rnnlab-rerun")
     assert proc.returncode == 0, proc.stderr
+    assert "recorded by" not in proc.stdout  # the same rnnlab version: nothing to say
+    client.set_tag(rid, "version.rnnlab", "0.0.1")  # as if an older rnnlab had made it
     proc = run_cli([rid, "optimizer=gd"], cwd=tmp_path, script="rnnlab-rerun")
     assert proc.returncode == 0, proc.stderr
+    noted = [line for line in proc.stdout.splitlines() if "recorded by" in line]
+    assert noted == [
+        f"run {rid} was recorded by rnnlab 0.0.1; this is rnnlab {version('rnnlab')} (its "
+        "config is checked against the logged one)"
+    ]
     runs = {
         r.data.params["optimizer.name"] + ("-rerun" if "rerun_of" in r.data.tags else ""): r
         for r in client.search_runs(["1"])

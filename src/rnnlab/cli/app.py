@@ -138,6 +138,11 @@ def cli() -> None:
     from rnnlab.store import orphans, runs
 
     args = console.take_verbose_flag(sys.argv[1:])
+    if "--version" in args:  # rnnlab's (Hydra's own flag would print Hydra's)
+        from rnnlab.store import lineage
+
+        console.say(lineage.version_text())
+        sys.exit(0)
     if console.verbose():  # Hydra's own logging back on the console
         args += ["hydra/job_logging=default", "hydra/hydra_logging=default"]
     sys.argv = [sys.argv[0], *args]

@@ -21,8 +21,8 @@ from typing import Any
 
 from rnnlab import console
 from rnnlab.store import client as client_mod
+from rnnlab.store import lineage, uris
 from rnnlab.store import runs as runs_mod
-from rnnlab.store import uris
 from rnnlab.store.orphans import describe, orphans
 
 
@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> None:
         description="List runs left RUNNING by processes that no longer exist; --repair "
         "ends them KILLED (a sweep's parent with its summary).",
     )
+    parser.add_argument("--version", action="version", version=lineage.version_text())
     parser.add_argument("--repair", action="store_true", help="end the orphaned runs KILLED")
     parser.add_argument(
         "--other-hosts",

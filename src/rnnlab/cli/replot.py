@@ -10,7 +10,7 @@ from rnnlab import console
 from rnnlab.jobs.compute import optimizer_label
 from rnnlab.jobs.files import draw_figures
 from rnnlab.store import client as client_mod
-from rnnlab.store import uris
+from rnnlab.store import lineage, uris
 from rnnlab.store.records import RecordError, load_record
 
 
@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> None:
         prog="rnnlab-plot",
         description="Redraw a logged run's figures from the MLflow store, without retraining.",
     )
+    parser.add_argument("--version", action="version", version=lineage.version_text())
     parser.add_argument("run_id", help="the MLflow run id")
     parser.add_argument(
         "--tracking-uri",

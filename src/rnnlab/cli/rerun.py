@@ -29,7 +29,7 @@ from rnnlab.config import (
 )
 from rnnlab.config import compose as compose_config
 from rnnlab.jobs import results, text, training
-from rnnlab.store import log, query, ui, uris
+from rnnlab.store import lineage, query, ui, uris
 from rnnlab.sweeps import plan as plan_mod
 from rnnlab.sweeps import summary
 from rnnlab.sweeps.parent import SweepParent
@@ -141,6 +141,9 @@ def rerun_run(
     config_dirs: Sequence[str] = (),
 ) -> results.RunResult:
     run, overrides, logged = logged_inputs(client, run_id)
+    note = lineage.version_note(run_id, run.data.tags)
+    if note:
+        console.say(note)
     if run.data.tags.get("task") == "basin_map":
         raise RerunError(
             f"run {run_id} is a basin map; rerun it with its command instead: "
@@ -184,6 +187,9 @@ def rerun_sweep(
 ) -> summary.Summary:
     """Every job of a sweep's plan, again, under a new parent (KILLED if interrupted)."""
     parent = query.get_run(client, parent_id)
+    note = lineage.version_note(parent_id, parent.data.tags)
+    if note:
+        console.say(note)
     experiment_id = parent.info.experiment_id
     plan = sweep_plan(client, parent)
     children = {
@@ -211,7 +217,7 @@ def rerun_sweep(
         sweep_dir=str(out_root.resolve()),
     )
     tags = {
-        **log.source_tags(" ".join(["rnnlab-rerun", parent_id, *new_overrides])),
+        **lineage.source_tags(" ".join(["rnnlab-rerun", parent_id, *new_overrides])),
         "rerun_of": parent_id,
         "sweep_dir": cb.sweep_dir,
     }

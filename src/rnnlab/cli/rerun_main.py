@@ -17,7 +17,7 @@ from rnnlab.config import ConfigError
 from rnnlab.jobs import text
 from rnnlab.proc import signals
 from rnnlab.store import client as client_mod
-from rnnlab.store import query, runs, uris
+from rnnlab.store import lineage, query, runs, uris
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> None:
         description="Rerun a logged run (or every job of a sweep) from the MLflow store, "
         "optionally with Hydra overrides on top, as a new run tagged rerun_of.",
     )
+    parser.add_argument("--version", action="version", version=lineage.version_text())
     parser.add_argument("run_id", help="the MLflow run id (a run or a sweep's parent)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. optimizer=gd")
     parser.add_argument(

@@ -6,6 +6,7 @@ key named), the limits ``validate`` holds values to, and ``ConfigError``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,9 @@ from omegaconf import MISSING
 
 from rnnlab.core.data import LAB_TEST_SEQUENCE
 
-# conf/ sits at the top of the checkout; the package is installed from it in place.
-CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
+# The shipped configs, package data: the wheel carries the repository's conf/ as rnnlab/conf
+# (in a checkout, src/rnnlab/conf is a link to conf/).
+CONF_DIR = Path(str(files("rnnlab") / "conf"))
 
 FIGURES = ("loss_surface", "gradient_over_time", "trajectory", "training_curves", "steps")
 FORMATS = ("png", "svg", "pdf")

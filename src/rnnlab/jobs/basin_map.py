@@ -139,11 +139,11 @@ def open_basin(
     source: str | None = None,
 ) -> Opened:
     """Open the basin map's run (its store and experiment first): params, tags, config."""
-    from rnnlab.store import log, runs
+    from rnnlab.store import lineage, log, runs
 
     client, tracking_uri, experiment_id = open_store(config["tracking"], tracking_uri, None)
     tags = {
-        **log.source_tags(source or " ".join(["rnnlab", *overrides])),
+        **lineage.source_tags(source or " ".join(["rnnlab", *overrides])),
         "task": "basin_map",
         "data_recipe": config["data"]["recipe"],
         "optimizers": ",".join(config["basin"]["optimizers"]),

@@ -47,7 +47,7 @@ def record(
     diverged run's name), the dataset, the model. (``write``'s files are logged apart.)
     The step metrics are ``step_metrics.run``'s series, a sweep's child (``job``)
     ``step_metrics.sweep_job``'s, thinned to ``sweep_job_points``."""
-    from rnnlab.store import log
+    from rnnlab.store import log, models
 
     traj = result.trajectory
     chosen = result.config["step_metrics"]
@@ -68,7 +68,7 @@ def record(
     )
     log_dataset(client, run_id, result.dataset)
     if log_model and np.all(np.isfinite(traj.final_w)):
-        log.log_model(
+        models.log_model(
             client,
             experiment_id,
             run_id,
@@ -172,7 +172,7 @@ def open_run(
     alone, the experiment named by ``tracking.experiment`` is looked up or created.
     """
     from rnnlab import console
-    from rnnlab.store import log, runs
+    from rnnlab.store import lineage, log, runs
 
     client, tracking_uri, experiment_id = open_store(
         config["tracking"], tracking_uri, experiment_id
@@ -184,7 +184,7 @@ def open_run(
         orphans.offer(client)
         ui.save_results_view(client, experiment_id)
     tags = {
-        **log.source_tags(console.redact(source or " ".join(["rnnlab", *overrides]))),
+        **lineage.source_tags(console.redact(source or " ".join(["rnnlab", *overrides]))),
         "optimizer": optimizer_id(config["optimizer"]),
         "init": config["init"]["name"],
         "data_recipe": config["data"]["recipe"],

@@ -88,6 +88,8 @@ def _open(uri: str, create: bool) -> MlflowClient:
                 f"the tracking server at {redact(uri)} does not answer as an MLflow server "
                 f"({reason(exc)})"
             ) from None
+        if scheme in ("http", "https"):
+            _check_server_version(uri)
         return client
     if not path.exists() and not create:
         raise StoreError(f"no MLflow store at {path}")
@@ -119,6 +121,62 @@ def _open(uri: str, create: bool) -> MlflowClient:
     except Exception as exc:
         raise StoreError(f"cannot use the MLflow store {path}: {reason(exc)}") from None
     return client
+
+
+# What rnnlab needs of a tracking server, and the MLflow release that brought it.
+MIN_SERVER = ((2, 4), "dataset inputs (runs/log-inputs), which every run records")
+LOGGED_MODELS = (3, 0)  # MLflow 3's logged models; before, a model is a run's artifacts
+_server_versions: dict[str, tuple[int, ...] | None] = {}  # by URI: None where unknown
+
+
+def server_version(uri: str) -> tuple[int, ...] | None:
+    """The MLflow release a tracking server runs (its ``GET /version``), None where it does
+    not say (asked once per server and process)."""
+    if uri not in _server_versions:
+        import re
+
+        from mlflow.utils.rest_utils import MlflowHostCreds, http_request
+
+        creds = MlflowHostCreds(
+            uri,
+            username=os.environ.get("MLFLOW_TRACKING_USERNAME"),
+            password=os.environ.get("MLFLOW_TRACKING_PASSWORD"),
+            token=os.environ.get("MLFLOW_TRACKING_TOKEN"),
+        )
+        found = None
+        try:
+            answer = http_request(creds, "/version", "GET", max_retries=0, timeout=5)
+            match = re.fullmatch(r"(\d+)\.(\d+)(?:\.(\d+))?\S*", answer.text.strip())
+            if answer.ok and match:
+                found = tuple(int(n) for n in match.groups(default="0"))
+        except Exception:  # a server that does not say (a proxy in front of it)
+            pass
+        _server_versions[uri] = found
+    return _server_versions[uri]
+
+
+def _check_server_version(uri: str) -> None:
+    """StoreError naming the server's version and what is missing, for a server older
+    than rnnlab needs (before any run exists)."""
+    found = server_version(uri)
+    (needed, what) = MIN_SERVER
+    if found is not None and found[:2] < needed:
+        shown = ".".join(map(str, found))
+        raise StoreError(
+            f"the tracking server at {redact(uri)} runs MLflow {shown}; rnnlab needs "
+            f"{needed[0]}.{needed[1]} or newer for {what}"
+        )
+
+
+def has_logged_models(client: MlflowClient) -> bool:
+    """Whether the store has MLflow 3's logged models: a database store (this MLflow is
+    3.x) or a tracking server of 3.0 or newer. A server that does not say gets a model as
+    run artifacts, which every server takes."""
+    uri = client.tracking_uri
+    if not uri.startswith(("http:", "https:")):
+        return True
+    found = server_version(uri)
+    return found is not None and found[:2] >= LOGGED_MODELS
 
 
 CREATING = ".creating-"  # a store being made: <folder>/.<name>.creating-<pid>

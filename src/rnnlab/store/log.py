@@ -1,31 +1,21 @@
-"""Everything MLflow: the store, the standard tags, and what gets logged.
+"""What gets logged onto a run: batches of metrics, params and tags, the dataset, files.
 
-The only module (with ``lifecycle`` and ``pyfunc_model``) that imports mlflow. Runs
-are handled through an explicit ``MlflowClient`` and run id (no global "active run"),
+Runs are handled through an explicit ``MlflowClient`` and run id (no global "active run"),
 so the same code serves a single job, a job inside a sweep, and the Python API.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import getpass
-import hashlib
 import math
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from importlib.metadata import version
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import mlflow
 import numpy as np
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
-
-from rnnlab.store.uris import fluent_uri
 
 METRIC_BATCH = 1000  # MLflow's limit of metrics per log_batch call
 PARAM_BATCH = 100  # ... of params per call
@@ -34,60 +24,6 @@ PARENT_TAG = "mlflow.parentRunId"
 NOTE_TAG = "mlflow.note.content"  # a run's (or experiment's) description in the UI
 RUN_NAME_TAG = "mlflow.runName"
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
-
-
-# --- what every run records about where it came from -----------------------------------
-
-
-@functools.cache
-def git_state() -> dict[str, str]:
-    """The commit of the checkout rnnlab runs from, and whether its tree was dirty."""
-    root = Path(__file__).resolve().parent
-
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-
-    try:
-        commit = git("rev-parse", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
-    except (OSError, subprocess.SubprocessError):
-        return {"git_commit": "unknown"}
-    return {
-        "git_commit": commit,
-        "git_dirty": str(dirty).lower(),
-        "mlflow.source.git.commit": commit,
-    }
-
-
-@functools.cache
-def lineage() -> dict[str, str]:
-    """What it takes to reproduce a run: library versions and the lock file's hash."""
-    tags = {
-        f"version.{pkg}": version(pkg)
-        for pkg in ("numpy", "hydra-core", "omegaconf", "mlflow", "matplotlib")
-    }
-    lock = Path(__file__).resolve().parents[3] / "uv.lock"
-    if lock.exists():
-        tags["uv_lock_sha256"] = hashlib.sha256(lock.read_bytes()).hexdigest()
-    return tags
-
-
-def source_tags(source: str) -> dict[str, str]:
-    """MLflow's standard columns: Source (the command that made the run), its type, and
-    Created by; plus the checkout's commit and the libraries' versions."""
-    try:
-        user = getpass.getuser()
-    except Exception:  # no user name in this environment (a container without passwd)
-        user = "unknown"
-    return {
-        "mlflow.source.name": source,
-        "mlflow.source.type": "LOCAL",
-        "mlflow.user": user,
-        **git_state(),
-        **lineage(),
-    }
 
 
 # --- logging ---------------------------------------------------------------------------
@@ -206,80 +142,23 @@ def log_text(client: MlflowClient, run_id: str, text: str, path: str) -> None:
 
 @_shielded
 def log_table(client: MlflowClient, run_id: str, table: Mapping[str, list], path: str) -> None:
-    client.log_table(run_id, data=dict(table), artifact_file=path)
-
-
-# --- the model -------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _model_files_only() -> Iterator[None]:
-    """While a model is logged: MLflow copies no uv project files (``uv.lock``,
-    ``pyproject.toml``: it would find the checkout's) and Python writes no bytecode into
-    the model's folder (MLflow imports the model's code to check it; rnnlab turns
-    bytecode caching on for its start-up, see ``rnnlab/__init__.py``)."""
-    before_env = os.environ.get("MLFLOW_UV_AUTO_DETECT")
-    before_bytecode = sys.dont_write_bytecode
-    os.environ["MLFLOW_UV_AUTO_DETECT"] = "false"
-    sys.dont_write_bytecode = True
-    try:
-        yield
-    finally:
-        sys.dont_write_bytecode = before_bytecode
-        if before_env is None:
-            os.environ.pop("MLFLOW_UV_AUTO_DETECT", None)
-        else:
-            os.environ["MLFLOW_UV_AUTO_DETECT"] = before_env
-
-
-MODEL_CODE = Path(__file__).with_name("pyfunc_model.py")
-
-
-@_shielded
-def log_model(
-    client: MlflowClient,
-    experiment_id: str,
-    run_id: str,
-    wx: float,
-    wrec: float,
-    example,
-    params: Mapping[str, str] | None = None,
-) -> None:
-    """The trained network as the run's pyfunc model ``model`` (``runs:/RUN_ID/model``):
-    code (no pickle), the weights as an artifact, a signature and an input example, and
-    its requirements given (MLflow infers nothing and copies no lock file)."""
+    """``table`` (column -> values) as the MLflow table ``path`` (a ``.json`` artifact in
+    pandas' "split" layout, listed in the run's ``mlflow.loggedArtifacts`` tag, as
+    ``MlflowClient.log_table`` writes it; that method first lists the run's artifacts, which
+    MLflow 3's client does through logged models a 2.x server does not have)."""
     import json
     import tempfile
 
-    from mlflow.models import ModelSignature
-    from mlflow.types import Schema, TensorSpec
+    from mlflow.utils.mlflow_tags import MLFLOW_LOGGED_ARTIFACTS
 
-    example = np.atleast_2d(np.asarray(example, dtype=float))
-    # any number of sequences of any length in, one sum per sequence out
-    signature = ModelSignature(
-        inputs=Schema([TensorSpec(np.dtype("float64"), (-1, -1))]),
-        outputs=Schema([TensorSpec(np.dtype("float64"), (-1,))]),
-    )
-    # The logged model is created here, in the run's experiment: left to MLflow it would
-    # go to the process's "active" experiment (Default, under ./mlruns).
-    model = client.create_logged_model(
-        experiment_id, name="model", source_run_id=run_id, params=dict(params or {})
-    )
+    columns = list(table)
+    rows = [
+        [v if not isinstance(v, float) or math.isfinite(v) else None for v in row]
+        for row in zip(*table.values(), strict=True)
+    ]
+    folder, name = path.rsplit("/", 1) if "/" in path else (None, path)
     with tempfile.TemporaryDirectory() as tmp:
-        weights = Path(tmp) / "weights.json"
-        weights.write_text(json.dumps({"wx": float(wx), "wrec": float(wrec)}))
-        # Model.log with an explicit run id: no fluent "active run" is resumed (and ended);
-        # it logs through MLflow's process-wide store, set to this one for the call only
-        with fluent_uri(client.tracking_uri), _model_files_only():
-            mlflow.models.Model.log(
-                artifact_path=None,
-                name="model",
-                flavor=mlflow.pyfunc,
-                run_id=run_id,
-                model_id=model.model_id,
-                python_model=str(MODEL_CODE),
-                artifacts={"weights": str(weights)},
-                signature=signature,
-                input_example=example,
-                pip_requirements=[f"numpy=={version('numpy')}", f"mlflow=={version('mlflow')}"],
-            )
+        file = Path(tmp) / name
+        file.write_text(json.dumps({"columns": columns, "data": rows}), encoding="utf-8")
+        client.log_artifact(run_id, str(file), folder)
+    client.set_tag(run_id, MLFLOW_LOGGED_ARTIFACTS, json.dumps([{"path": path, "type": "table"}]))

@@ -71,7 +71,7 @@ class SweepParent:
         swept keys, the plan as an artifact). Raises SweepRefused when the store cannot
         be used."""
         from rnnlab.store import client as client_mod
-        from rnnlab.store import experiments, log, orphans, uris
+        from rnnlab.store import experiments, lineage, log, orphans, uris
 
         t = self.config["tracking"]
         try:
@@ -86,7 +86,7 @@ class SweepParent:
             raise SweepRefused(f"cannot use the MLflow store: {uris.reason(exc)}") from None
         orphans.offer(client)
         tags = {
-            **log.source_tags(" ".join(["rnnlab", "-m", *self.overrides])),
+            **lineage.source_tags(" ".join(["rnnlab", "-m", *self.overrides])),
             "sweep_dir": self.sweep_dir,
             "sweep_overrides": json.dumps(self.overrides),
             log.NOTE_TAG: f"Sweep running: {self.jobs_text()}",

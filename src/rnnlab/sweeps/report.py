@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from rnnlab.config import OPTIMIZER_NAMES, RATE_KEYS
-from rnnlab.store import log
+from rnnlab.store import log, models
 from rnnlab.sweeps.summary import Summary
 
 # A sweep's comparison figures draw every child's path; past this many they would be
@@ -90,7 +90,7 @@ def _log_table_and_verdict(
             metrics[f"best_learning_rate_{name}"] = rate
     log.log_batch(client, parent_run_id, metrics=log.scalars(metrics), tags=tags)
     if best is not None and config["tracking"]["log_model"]:
-        log.log_model(
+        models.log_model(
             client,
             experiment_id,
             parent_run_id,
