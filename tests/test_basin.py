@@ -15,7 +15,6 @@ from mlflow.tracking import MlflowClient
 from rnnlab.core import basin, rnn
 from rnnlab.core.optim import Adam, GradientDescent, IRPropMinus, IRPropPlus, Momentum, RProp
 from rnnlab.core.train import optimise
-from rnnlab.jobs import basin_map
 
 
 def test_closed_form_coefficients_give_the_bptt_loss_and_gradient(lab_data):
@@ -109,7 +108,14 @@ def test_basin_run_logs_maps_metrics_and_figure(tmp_path):
         "iterations=60",
         "plots.dpi=40",
     ]
-    metrics = basin_map.execute_basin(compose_config(overrides), tmp_path / "job", overrides)
+    from rnnlab.config import to_container
+    from rnnlab.jobs import runner
+    from rnnlab.jobs.recorder import LocalRecorder
+
+    cfg, recorder = compose_config(overrides), LocalRecorder(quiet=True)
+    job = runner.job_of(cfg, to_container(cfg), overrides, tmp_path / "job")
+    runner.run_job(job, recorder)
+    metrics = {"run_id": recorder.ended[job.key].run_id}
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     run = client.get_run(metrics["run_id"])
     assert run.info.status == "FINISHED" and run.info.run_name == "basin_map"

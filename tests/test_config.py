@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import INITS, compose_config
 
-from rnnlab.cli.errors import user_error
 from rnnlab.config import CONF_DIR, OPTIMIZERS, ConfigError, optimizer_id, validate
+from rnnlab.errors import user_error
 
 GROUPS = ["data", "init", "optimizer", "plots", "tracking", "experiment"]
 

@@ -1,15 +1,16 @@
-"""jobs.training.execute against a real SQLite store: lifecycle, figures, and rnnlab-plot
-(marked slow: every test is a whole run)."""
+"""One job (``jobs.runner.run_job``, through the Python API) against a real SQLite store:
+lifecycle, figures, and rnnlab-plot (marked slow: every test is a whole run)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import compose_config, store_overrides
+from conftest import store_overrides
 from mlflow.tracking import MlflowClient
 
+import rnnlab
 from rnnlab.cli.replot import redraw
-from rnnlab.jobs import compute, results, training
+from rnnlab.jobs import compute, results
 
 # every test here is a whole run recorded in a real store: end to end
 pytestmark = pytest.mark.slow
@@ -18,8 +19,7 @@ FAST = ["plots=none", "iterations=50"]
 
 
 def execute(tmp_path, overrides):
-    cfg = compose_config(store_overrides(tmp_path) + overrides)
-    return training.execute(cfg, tmp_path / "job", overrides)
+    return rnnlab.run(store_overrides(tmp_path) + overrides, output_dir=tmp_path / "job")
 
 
 def client(tmp_path):
@@ -91,8 +91,7 @@ def test_figures_are_logged_deterministic_and_redrawn_identically(tmp_path):
     overrides = ["plots.resolution=120", "iterations=200", "plots.dpi=60"]
     first = execute(tmp_path, overrides)
     second_dir = tmp_path / "again"
-    cfg = compose_config(store_overrides(tmp_path) + overrides)
-    training.execute(cfg, second_dir, overrides)
+    rnnlab.run(store_overrides(tmp_path) + overrides, output_dir=second_dir)
     c = client(tmp_path)
     logged = sorted(f.path for f in c.list_artifacts(first.run_id, "figures"))
     names = ["gradient_over_time", "loss_surface", "steps", "training_curves", "trajectory"]
@@ -117,9 +116,7 @@ def test_other_formats_are_deterministic(tmp_path, fmt):
         "plots.figures=[gradient_over_time,steps]",
     ]
     execute(tmp_path, overrides)
-    training.execute(
-        compose_config(store_overrides(tmp_path) + overrides), tmp_path / "b", overrides
-    )
+    rnnlab.run(store_overrides(tmp_path) + overrides, output_dir=tmp_path / "b")
     for name in ("gradient_over_time", "steps"):
         a = (tmp_path / "job" / "artifacts" / "figures" / f"{name}.{fmt}").read_bytes()
         assert a == (tmp_path / "b" / "artifacts" / "figures" / f"{name}.{fmt}").read_bytes()

@@ -15,14 +15,14 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 # the layers, lowest first: a module may import from its own layer's package and below
 LAYERS = [
-    ["rnnlab.console"],
+    ["rnnlab.console", "rnnlab.errors", "rnnlab.frameworks"],
     ["rnnlab.core", "rnnlab.proc"],
     ["rnnlab.config", "rnnlab.plots"],
     ["rnnlab.store"],
     ["rnnlab.jobs"],
     ["rnnlab.sweeps"],
     ["rnnlab.cli"],
-    ["rnnlab.api", "hydra_plugins.rnnlab_sweeper"],
+    ["rnnlab.api", "hydra_plugins.rnnlab_sweeper", "hydra_plugins.rnnlab_launcher"],
     ["rnnlab"],
 ]
 MAX_LINES = 420
@@ -197,3 +197,29 @@ def test_no_private_name_of_another_rnnlab_module_is_used():
             ):
                 bad.append(f"{name}:{node.lineno}: uses {bound[node.value.id]}.{node.attr}")
     assert bad == []
+
+
+def test_the_commands_worker_imports_no_mlflow():
+    # the rnnlab command's worker composes and computes while the process the user
+    # started imports MLflow: what the worker imports for a job (its recorder is a
+    # forwarder) must not pull MLflow in, or the two would no longer overlap
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import rnnlab.cli.app, rnnlab.cli.launcher\n"
+        "from rnnlab.config import compose, to_container\n"
+        "from rnnlab.jobs import runner, text\n"
+        "cfg = compose(['plots=none', 'iterations=3'])\n"
+        "job = runner.job_of(cfg, to_container(cfg), ['init=steady'], sys.argv[1],\n"
+        "                    job=text.SweepJob.of(0, ['init=steady'], ['init']))\n"
+        "job.spec(); runner.training_job(job)\n"
+        "print(sorted(m for m in ('mlflow', 'sqlalchemy', 'matplotlib') if m in sys.modules))\n"
+    )
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run([sys.executable, "-c", code, tmp], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["[]"]

@@ -188,6 +188,7 @@ def test_each_optimizer_runs_reruns_and_serves_its_model(tmp_path, option, name,
 
     import rnnlab
     from rnnlab.cli.rerun import rerun_run
+    from rnnlab.jobs.recorder import LocalRecorder
 
     overrides = [*store_overrides(tmp_path), f"optimizer={option}", "init=steady"]
     result = rnnlab.run([*overrides, "plots=none", "iterations=60"], output_dir=tmp_path / "job")
@@ -198,7 +199,7 @@ def test_each_optimizer_runs_reruns_and_serves_its_model(tmp_path, option, name,
     assert run.data.tags["optimizer"] == option and run.info.run_name == f"{option}-steady"
     assert run.data.tags["mlflow.note.content"].startswith(f"{label} from steady (2, 1)")
     assert len(client.get_metric_history(result.run_id, "loss")) == 61
-    again = rerun_run(client, result.run_id, [], uri, tmp_path / "reruns")
+    again = rerun_run(LocalRecorder(quiet=True), client, result.run_id, [], tmp_path / "reruns")
     first, second = (
         [m.value for m in client.get_metric_history(r, "wx")] for r in (result.run_id, again.run_id)
     )

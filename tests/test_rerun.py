@@ -13,6 +13,7 @@ from mlflow.tracking import MlflowClient
 
 import rnnlab
 from rnnlab.cli.rerun import RerunError, rerun_run
+from rnnlab.jobs.recorder import LocalRecorder
 from rnnlab.store.records import RecordError
 
 # every test here works on whole runs recorded in a store (and reruns them): end to end
@@ -108,7 +109,7 @@ def test_lineage_is_recorded(store_dir, api_run):
 def test_rerun_in_process_is_bitwise_equal(tmp_path, store_dir, api_run):
     uri = f"sqlite:///{store_dir}/mlflow.db"
     client = MlflowClient(uri)
-    again = rerun_run(client, api_run.run_id, [], uri, tmp_path / "reruns")
+    again = rerun_run(LocalRecorder(quiet=True), client, api_run.run_id, [], tmp_path / "reruns")
     assert histories(client, again.run_id) == histories(client, api_run.run_id)
     assert again.experiment_id == api_run.experiment_id
     run = client.get_run(again.run_id)
@@ -122,16 +123,18 @@ def test_rerun_errors_are_clear_and_create_no_run(tmp_path, store_dir, api_run):
     uri = f"sqlite:///{store_dir}/mlflow.db"
     client = MlflowClient(uri)
     with pytest.raises(RerunError, match="no run 'nope'"):
-        rerun_run(client, "nope", [], uri, tmp_path)
+        rerun_run(LocalRecorder(quiet=True), client, "nope", [], tmp_path)
     bare = client.create_run(api_run.experiment_id).info.run_id
     client.set_terminated(bare)
     with pytest.raises(RerunError, match="has no logged config"):
-        rerun_run(client, bare, [], uri, tmp_path)
+        rerun_run(LocalRecorder(quiet=True), client, bare, [], tmp_path)
     with pytest.raises(RecordError, match="no run 'nope'"):
         rnnlab.load("nope", tracking_uri=uri)
     n_runs = len(client.search_runs([api_run.experiment_id]))
     with pytest.raises(Exception, match=r"optimizer\.bogus"):
-        rerun_run(client, api_run.run_id, ["optimizer.bogus=1"], uri, tmp_path)
+        rerun_run(
+            LocalRecorder(quiet=True), client, api_run.run_id, ["optimizer.bogus=1"], tmp_path
+        )
     assert len(client.search_runs([api_run.experiment_id])) == n_runs
 
 

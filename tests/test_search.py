@@ -145,14 +145,19 @@ def test_a_diverged_job_is_infinitely_bad_to_a_sweeper():
     assert compute(config).objective == compute(config).trajectory.final_loss < 200
 
 
-def test_the_optuna_experiment_needs_the_sweeper_named_on_the_command_line(tmp_path):
-    # Hydra lets conf/config.yaml's sweeper choice win over an experiment file's: without
-    # hydra/sweeper=optuna the experiment's Optuna settings are one line that says so
-    proc = run_cli(["-m", "experiment=optimizer_learning_rates_optuna"], cwd=tmp_path)
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    (line,) = proc.stderr.strip().splitlines()
-    assert "'sampler'" in line and "hydra/sweeper=optuna" in line
-    assert not (tmp_path / "outputs" / "mlflow.db").exists()
+@pytest.mark.slow
+def test_the_optuna_experiment_chooses_its_sweeper(tmp_path):
+    # issue 29: rnnlab's Hydra settings are a group file (conf/hydra/rnnlab.yaml), so an
+    # experiment file chooses the sweeper itself (before, only the command line could)
+    args = ["-m", "experiment=optimizer_learning_rates_optuna", "optimizer=adam"]
+    proc = run_cli([*args, "hydra.sweeper.n_trials=3", "iterations=30"], cwd=tmp_path)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert "3 jobs, " in proc.stdout and "Best: #" in proc.stdout
+    client = MlflowClient(f"sqlite:///{tmp_path}/outputs/mlflow.db")
+    exp = client.get_experiment_by_name("optimizer_learning_rates_optuna")
+    (parent,) = client.search_runs([exp.experiment_id], "tags.sweep = 'true'")
+    assert parent.data.params["sweeper.sampler.seed"] == "0"
+    assert parent.data.params["sweeper.n_trials"] == "3"
 
 
 @pytest.mark.slow

@@ -21,7 +21,7 @@ from conftest import new_store
 from mlflow.tracking import MlflowClient
 
 from rnnlab.store import client as client_mod
-from rnnlab.store import runs
+from rnnlab.store import pending, runs
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
@@ -97,7 +97,7 @@ def test_a_journal_with_unreadable_lines_sets_them_aside(tmp_path, monkeypatch, 
     client = MlflowClient(uri)
     eid = client.create_experiment("e", artifact_location=str(tmp_path / "art"))
     waiting = client.create_run(eid).info.run_id
-    journal = client_mod.Pending.path()
+    journal = pending.path()
     journal.parent.mkdir(parents=True)
     good = json.dumps({"uri": uri, "run_id": waiting, "status": "KILLED", "error": "gone"})
     other = json.dumps({"uri": "sqlite:////elsewhere.db", "run_id": "x", "status": "FAILED"})
@@ -118,10 +118,10 @@ def test_a_journal_with_unreadable_lines_sets_them_aside(tmp_path, monkeypatch, 
 
 def test_a_journal_keeps_no_password(tmp_path, monkeypatch):
     monkeypatch.setenv("RNNLAB_STATE_DIR", str(tmp_path / "state"))
-    client_mod.Pending.add(
+    pending.add(
         "http://alice:s3cret@127.0.0.1:9/", "r1", "KILLED", "failed at http://alice:s3cret@h/"
     )
-    text = client_mod.Pending.path().read_text()
+    text = pending.path().read_text()
     assert "s3cret" not in text and text.count("alice:***@") == 2
 
 
@@ -137,5 +137,5 @@ def test_an_artifact_write_that_fails_still_ends_the_run(tmp_path, monkeypatch):
     assert runs.end(client, run_id, "FAILED", "boom", trace="Traceback ...: boom")
     run = client.get_run(run_id)
     assert run.info.status == "FAILED" and run.data.tags["error"] == "boom"
-    assert not client_mod.Pending.path().exists()  # nothing waits: it was written
+    assert not pending.path().exists()  # nothing waits: it was written
     assert (run_id, "FAILED", True) in runs.history  # recorded as written

@@ -51,7 +51,7 @@ class TestRnnlabSweeperIntegration(IntegrationTestSuite):
 def test_the_sweeper_composes_ahead_only_the_jobs_that_cover_every_group_value():
     # a 1,000-job grid composed whole before its first job waited minutes: only job 0 and
     # the jobs that bring a group's value (or a value of a key under a varying group)
-    from hydra_plugins.rnnlab_sweeper import covering_jobs
+    from rnnlab.sweeps.plan import covering_jobs
 
     groups = ("init", "optimizer", "experiment")
     grid = [

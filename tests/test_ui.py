@@ -215,6 +215,7 @@ def test_links_through_a_tracking_server_point_at_the_server(tmp_path):
 RACE = """
 import sys, time
 from mlflow.tracking import MlflowClient
+from rnnlab.config.params import SWEPT_PREFIX
 from rnnlab.store import ui
 uri, key, start, n = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
 client = MlflowClient(uri)
@@ -224,7 +225,7 @@ for i, eid in enumerate(ids):
         time.sleep(0.0005)
     # all processes at this moment, on one experiment: a sweep's parent, then its view
     run = client.create_run(eid, tags={ui.SWEEP_TAG: "true"})
-    client.log_param(run.info.run_id, ui.SWEPT_PREFIX + key, "1, 2")
+    client.log_param(run.info.run_id, SWEPT_PREFIX + key, "1, 2")
     ui.save_results_view(client, eid)
 """
 

@@ -27,7 +27,7 @@ from typing import Any
 
 def _loggers() -> dict[str, tuple[int, list, bool, bool]]:
     manager = logging.root.manager
-    found = {"": logging.root}
+    found: dict[str, logging.Logger] = {"": logging.root}
     found.update({n: lg for n, lg in manager.loggerDict.items() if isinstance(lg, logging.Logger)})
     return {n: (lg.level, list(lg.handlers), lg.propagate, lg.disabled) for n, lg in found.items()}
 
@@ -41,10 +41,10 @@ def guest() -> Iterator[None]:
     import mlflow  # noqa: F401
 
     from rnnlab import console
-    from rnnlab.config import hydra_restored
+    from rnnlab.frameworks import hydra_restored
     from rnnlab.proc import signals
 
-    state = {
+    state: dict[str, Any] = {
         "environ": dict(os.environ),
         "cwd": os.getcwd(),
         "loggers": _loggers(),
@@ -53,11 +53,10 @@ def guest() -> Iterator[None]:
         "signals": signals.handlers(),
         "gc": gc.isenabled(),
     }
-    from rnnlab.store.fluent import saved_fluent_state  # (after the environment is saved)
-
     console.quiet()
+    signals.install()  # a Ctrl-C meanwhile ends the call's run KILLED, then reaches the caller
     try:
-        with saved_fluent_state(), hydra_restored():
+        with hydra_restored():
             yield
     finally:
         os.environ.clear()
@@ -75,9 +74,9 @@ def guest() -> Iterator[None]:
             if isinstance(lg, logging.Logger) and name not in state["loggers"]:
                 if name.split(".")[0] in console.NOISY:
                     lg.setLevel(logging.NOTSET)
-        warnings.filters[:] = state["filters"]
+        warnings.filters[:] = state["filters"]  # type: ignore[index]
         warnings.showwarning = state["showwarning"]
-        signals.restore_handlers(state["signals"])
+        signals.restore(state["signals"])
         (gc.enable if state["gc"] else gc.disable)()
 
 
@@ -90,32 +89,67 @@ def run(overrides: Sequence[str] = (), output_dir: str | Path | None = None):
     ``overrides``: a list of Hydra overrides, e.g. ``["init=steady", "iterations=200"]``.
     ``output_dir``: the run's local folder (default ``outputs/api/<date>/<time>``).
     Raises ``config.ConfigError`` for a bad value (no run is created), TypeError for a
-    string instead of a list, ``jobs.results.GradientCheckFailed`` (the run ends FAILED)."""
+    string instead of a list, ``jobs.results.GradientCheckFailed`` (the run ends FAILED),
+    KeyboardInterrupt on Ctrl-C (the run ends KILLED)."""
     if isinstance(overrides, str | bytes):
         raise TypeError(f"overrides must be a list of strings, e.g. [{overrides!r}]")
     with guest():
         from rnnlab.config import compose, to_container, validate, with_search_path
-        from rnnlab.jobs import training
-        from rnnlab.store import fluent
+        from rnnlab.errors import StoreFailed
+        from rnnlab.jobs import recorder as recording
+        from rnnlab.jobs import results, runner
 
         cfg = compose(list(overrides))
         validate(cfg)
-        logged = with_search_path(list(overrides), cfg)
+        config = to_container(cfg)
         out = (
             Path(output_dir)
             if output_dir
             else (Path("outputs") / "api" / datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f"))
         )
-        uri = to_container(cfg)["tracking"]["uri"]
-        parent = fluent.caller_run(uri)
+        parent = _caller_run(config["tracking"]["uri"])
         chooses = any(o.lstrip("+").startswith("tracking.experiment=") for o in overrides)
-        return training.execute(
+        job = runner.job_of(
             cfg,
+            config,
+            with_search_path(list(overrides), cfg),
             out,
-            logged,
-            parent_run_id=parent[0] if parent else None,
+            parent_run_id=parent[0] if parent and not chooses else None,
             experiment_id=parent[1] if parent and not chooses else None,
         )
+        recorder = recording.LocalRecorder(quiet=True)
+        try:
+            result = runner.run_job(job, recorder)
+        except StoreFailed as exc:
+            recorder.close()
+            from rnnlab.errors import StoreError
+
+            raise StoreError(f"the MLflow store stopped working: {exc}") from exc.error
+        run_id, experiment_id, uri = recorder.ended[job.key]
+        return results.RunResult(
+            run_id=run_id,
+            experiment_id=experiment_id,
+            tracking_uri=uri,
+            config=result.config,
+            trajectory=result.trajectory,
+            gradcheck=result.gradcheck,
+            summary=result.summary,
+        )
+
+
+def _caller_run(tracking_uri: str) -> tuple[str, str] | None:
+    """(run id, experiment id) of the caller's active MLflow run, if it is in the store at
+    ``tracking_uri`` (the caller's tracking URI names the same store)."""
+    import mlflow
+
+    from rnnlab.store import uris
+
+    active = mlflow.active_run()
+    if active is None:
+        return None
+    if uris.resolve_uri(mlflow.get_tracking_uri()) != uris.resolve_uri(tracking_uri):
+        return None
+    return active.info.run_id, active.info.experiment_id
 
 
 def _client(tracking_uri: str | None):

@@ -53,19 +53,14 @@ def _close_sweep(client, parent) -> bool:
     from rnnlab.sweeps.parent import SweepParent
 
     parent_id, experiment_id = parent.info.run_id, parent.info.experiment_id
-    cb = None
     try:
         collect.end_orphaned_children(client, experiment_id, parent_id, wait=0)
         plan = rerun.sweep_plan(client, parent)
         (config,) = query.download_yaml(client, parent_id, "sweep/config", ["config.yaml"])
-        cb = SweepParent.resume(client, parent, plan, config)
-        cb.finalize(interrupted=True)
-        return True
     except Exception as exc:  # no plan or config logged: end it without a summary
-        if cb is not None:
-            cb.untrack()
         why = f"orphaned sweep; no summary ({type(exc).__name__}); rnnlab-doctor"
         return runs_mod.end(client, parent_id, "KILLED", why)
+    return SweepParent.resume(client, parent, plan, config).finalize(interrupted=True) is not None
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,39 +1,37 @@
-"""The console scripts' entry points: signal handlers first, then the command.
-
-Importing a command's modules (Hydra, MLflow, matplotlib) takes 0.3-2 s; a signal then
-(Ctrl-C at once, a scheduler's SIGTERM) ended the command with the default action (exit
--15, -1) and no word. Installed here, before those imports, a signal there ends it
-(once the imports are done) with the one line every interruption gets and exit status
-130; so does a signal the command itself does not catch (its first steps, before its
-own handling). Only the standard library, ``proc.signals`` and ``store.runs`` (no
-MLflow at import) are imported before the handlers are in place.
+"""The console scripts' entry points: signals noted from the first moment (a Ctrl-C during
+the commands' 0.3-2 s of imports is not lost), then the command. A signal that came and
+that the command did not end on is the one line every interruption gets, exit 130.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from importlib import import_module
 
 
 def _start(prog: str, target: str) -> None:
-    from rnnlab.proc import signals
-    from rnnlab.store import runs
+    import os
 
-    signals.install_signal_handlers()
+    from rnnlab.errors import INTERRUPTED
+    from rnnlab.proc import signals
+
+    started = os.getpid()
+    signals.install()
     module, _, name = target.partition(":")
     try:
-        # a signal during the imports takes effect after them: cut in the middle, an
-        # import (Hydra's, OmegaConf's) leaves broken state behind and a traceback
-        with signals.shielded():
-            command: Callable[[], None] = getattr(import_module(module), name)
-        # the command handles a signal where it has runs to end; one that lands outside
-        # (its first steps before its own handling, its last ones after) ends it here
-        command()
-    except KeyboardInterrupt as exc:
-        why = exc.signal_name if isinstance(exc, signals.Interrupted) else "SIGINT"
-        print(runs.interrupted_line(prog, why), file=sys.stderr, flush=True)
-        sys.exit(130)
+        getattr(import_module(module), name)()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:
+        code = INTERRUPTED
+    mine = os.getpid() == started  # (not the command's forked worker: its recorder speaks)
+    if mine and signals.received() is not None and code != INTERRUPTED:
+        print(f"{prog}: interrupted ({signals.received()})", file=sys.stderr, flush=True)
+        code = INTERRUPTED
+    if mine:
+        signals.ignore()  # done and said: Python's exit must not be cut short by a signal
+    sys.exit(code)
 
 
 def rnnlab() -> None:

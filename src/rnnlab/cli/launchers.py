@@ -9,14 +9,17 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from rnnlab import console
-from rnnlab.sweeps.plan import SweepRefused
+from rnnlab.config import plain
+from rnnlab.errors import SweepRefused
 
 RAY_NODE_TAG = "ray_node_id"  # on a child a Ray worker ran: the node it ran on
+RNNLAB_LAUNCHER = "hydra_plugins.rnnlab_launcher.RnnlabLauncher"
 
 
 # --- joblib's workers ---------------------------------------------------------------
@@ -49,7 +52,7 @@ def warm_joblib_workers(config: DictConfig) -> None:
     from joblib import Parallel, delayed
 
     # what the launcher passes to Parallel, so that joblib reuses the pool it starts here
-    kwargs = {k: v for k, v in OmegaConf.to_container(launcher).items() if k != "_target_"}
+    kwargs = {str(k): v for k, v in plain(launcher).items() if k != "_target_"}
     kwargs["backend"] = "loky"
     for key in ("n_jobs", "pre_dispatch", "batch_size"):
         try:
@@ -112,7 +115,7 @@ def start_ray(config: DictConfig) -> None:
     launcher = config.hydra.launcher
     if launcher.get("_target_") != RAY_LAUNCHER:
         return
-    init = OmegaConf.to_container(launcher.ray.init, resolve=True) or {}
+    init: dict[str, Any] = plain(launcher.ray.init) or {}
     import logging
     import shutil
 

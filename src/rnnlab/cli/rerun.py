@@ -28,10 +28,10 @@ from rnnlab.config import (
     validate,
 )
 from rnnlab.config import compose as compose_config
-from rnnlab.jobs import results, text, training
+from rnnlab.jobs import runner, text
+from rnnlab.jobs.recorder import SweepRef
 from rnnlab.store import lineage, query, ui, uris
 from rnnlab.sweeps import plan as plan_mod
-from rnnlab.sweeps import summary
 from rnnlab.sweeps.parent import SweepParent
 
 # Where a run is stored is not part of what it computes, and the logged URI is redacted:
@@ -133,13 +133,15 @@ def compose_checked(
 
 
 def rerun_run(
-    client,
+    recorder: Any,
+    client: Any,
     run_id: str,
     new_overrides: Sequence[str],
-    tracking_uri: str,
     out_root: Path,
     config_dirs: Sequence[str] = (),
-) -> results.RunResult:
+) -> Any:
+    """Run ``run_id`` again (overrides on top) as a new run tagged ``rerun_of`` in its
+    experiment; where the new run is (``jobs.recorder.RunRef``)."""
     run, overrides, logged = logged_inputs(client, run_id)
     note = lineage.version_note(run_id, run.data.tags)
     if note:
@@ -152,18 +154,21 @@ def rerun_run(
     cfg, all_overrides = compose_checked(
         overrides, logged, new_overrides, f"run {run_id}", config_dirs
     )
-    return training.execute(
+    cfg.tracking.uri = client.tracking_uri  # the store it is read from
+    job = runner.job_of(
         cfg,
-        out_root / run_id,
+        to_container(cfg),
         all_overrides,
+        out_root / run_id,
+        tags={"rerun_of": run_id},
         experiment_id=run.info.experiment_id,
-        extra_tags={"rerun_of": run_id},
-        tracking_uri=tracking_uri,
         source=" ".join(["rnnlab-rerun", run_id, *new_overrides]),
     )
+    runner.run_job(job, recorder)
+    return recorder.ended[job.key]
 
 
-def sweep_plan(client, parent) -> plan_mod.Plan:
+def sweep_plan(client: Any, parent: Any) -> plan_mod.Plan:
     """The sweep's jobs as it planned them (its children's overrides for a sweep that
     logged no plan)."""
     parent_id = parent.info.run_id
@@ -178,13 +183,13 @@ def sweep_plan(client, parent) -> plan_mod.Plan:
 
 
 def rerun_sweep(
-    client,
+    recorder: Any,
+    client: Any,
     parent_id: str,
     new_overrides: Sequence[str],
-    tracking_uri: str,
     out_root: Path,
     config_dirs: Sequence[str] = (),
-) -> summary.Summary:
+) -> None:
     """Every job of a sweep's plan, again, under a new parent (KILLED if interrupted)."""
     parent = query.get_run(client, parent_id)
     note = lineage.version_note(parent_id, parent.data.tags)
@@ -203,15 +208,17 @@ def rerun_sweep(
         logged = logged_inputs(client, child.info.run_id)[2] if child else None
         label = f"job {num} of sweep {parent_id}"
         cfg, all_overrides = compose_checked(overrides, logged, new_overrides, label, config_dirs)
-        jobs.append((num, child, cfg, all_overrides))
-    config = to_container(jobs[0][2])
+        tags = {plan_mod.SWEEP_JOB_TAG: str(num)}
+        if child is not None:
+            tags["rerun_of"] = child.info.run_id
+        jobs.append((num, cfg, all_overrides, tags))
     # numbered among the experiment's sweeps of the same name: "compare_starts #4 rerun of #2"
     base = parent.data.tags.get(ui.NAME_TAG) or parent.info.run_name
     number = re.match(re.escape(base) + r" (#\d+)", parent.info.run_name)
     of = number.group(1) if number else parent.info.run_name
-    cb = SweepParent(
-        config=config,
-        plan=plan_mod.Plan(jobs=[j[3] for j in jobs], swept=plan.swept),
+    sweep = SweepParent(
+        config=to_container(jobs[0][1]),
+        plan=plan_mod.Plan(jobs=[j[2] for j in jobs], swept=plan.swept),
         base=base,
         extra=" ".join([f"rerun of {of}", *new_overrides]),
         sweep_dir=str(out_root.resolve()),
@@ -219,53 +226,49 @@ def rerun_sweep(
     tags = {
         **lineage.source_tags(" ".join(["rnnlab-rerun", parent_id, *new_overrides])),
         "rerun_of": parent_id,
-        "sweep_dir": cb.sweep_dir,
+        "sweep_dir": sweep.sweep_dir,
     }
-    cb.start(client, experiment_id, tags, params=dict(parent.data.params))
-    cb.log_plan(client)  # what a resume of this rerun runs
+    sweep.start(client, experiment_id, tags, params=dict(parent.data.params))
+    sweep.log_plan(client)  # what a resume of this rerun runs
     console.say(
         f"Rerun of sweep {parent_id}: {len(jobs)} jobs; MLflow parent run "
-        f"{cb.parent_run_id} (experiment {experiment_id}) in {uris.redact(tracking_uri)}"
+        f"{sweep.parent_run_id} (experiment {experiment_id}) in "
+        f"{uris.redact(client.tracking_uri)}"
     )
-    jobs_tags = []
-    for num, child, cfg, all_overrides in jobs:
-        tags = {plan_mod.SWEEP_JOB_TAG: str(num)}
-        if child is not None:
-            tags["rerun_of"] = child.info.run_id
-        jobs_tags.append((num, cfg, all_overrides, tags))
-    return run_jobs(cb, jobs_tags, tracking_uri, out_root)
+    run_jobs(recorder, sweep, jobs, out_root)
 
 
 def run_jobs(
-    parent: SweepParent,
+    recorder: Any,
+    sweep: SweepParent,
     jobs: Sequence[tuple[int, Any, list[str], dict[str, str]]],
-    tracking_uri: str,
     out_root: Path,
-) -> summary.Summary | None:
+) -> None:
     """Run ``jobs`` ((number, composed config, overrides, tags) each) one after the other
-    as children of the open ``parent``, a line each (a job's failure is its line, and the
-    next one runs), then summarise and end the parent (KILLED on a signal, re-raised)."""
+    as children of the open ``sweep`` (a job's failure is its line, and the next one
+    runs), then have it summarised and ended (KILLED on a signal, re-raised)."""
+    recorder.adopt_sweep(sweep)
+    ref = SweepRef(sweep.key)
+    swept = list(sweep.plan.swept) if sweep.plan else []
     try:
         for num, cfg, all_overrides, tags in jobs:
-            line = f"[job {num}] {' '.join(all_overrides)}"
+            cfg.tracking.uri = sweep.tracking_uri
+            job = runner.job_of(
+                cfg,
+                to_container(cfg),
+                all_overrides,
+                out_root / f"job{num}",
+                sweep=ref,
+                job=text.SweepJob.of(num, all_overrides, swept),
+                tags=tags,
+                source=" ".join(["rnnlab", *all_overrides]),
+                log_model=False,
+            )
             try:
-                result = training.execute(
-                    cfg,
-                    out_root / f"job{num}",
-                    all_overrides,
-                    parent_run_id=parent.parent_run_id,
-                    experiment_id=parent.experiment_id,
-                    extra_tags=tags,
-                    tracking_uri=tracking_uri,
-                    source=" ".join(["rnnlab", *all_overrides]),
-                    log_model=False,
-                    job=text.SweepJob.of(num, all_overrides, parent.plan.swept),
-                )
-            except Exception as exc:
-                console.say(f"{line}: FAILED: {type(exc).__name__}: {exc}")
-                continue
-            console.say(f"{line}: {text.outcome(result.trajectory)}; run {result.run_id}")
+                runner.run_job(job, recorder)
+            except Exception:
+                continue  # its line says why; the sweep goes on
     except KeyboardInterrupt:
-        parent.finalize(interrupted=True)
+        recorder.end_sweep(sweep.key, interrupted=True)
         raise
-    return parent.finalize()
+    recorder.end_sweep(sweep.key)

@@ -16,17 +16,16 @@ from rnnlab import console
 from rnnlab.cli.rerun import RerunError, compose_checked, logged_inputs, run_jobs
 from rnnlab.store import query, runs, ui, uris
 from rnnlab.sweeps import plan as plan_mod
-from rnnlab.sweeps import summary
 from rnnlab.sweeps.parent import SweepParent
 
 
 def resume_sweep(
-    client, parent_id: str, tracking_uri: str, out_root: Path, config_dirs: Sequence[str] = ()
-) -> summary.Summary | None:
+    recorder: Any, client: Any, parent_id: str, out_root: Path, config_dirs: Sequence[str] = ()
+) -> None:
     """The jobs of a sweep's plan that did not finish (not started, KILLED, FAILED), run
     again as children of the same parent, which is then summarised anew: every planned job
     once, its finished attempt standing for it (an earlier attempt stays a child, counted
-    in the job's ``attempts``). None when every job had finished. Raises RerunError for a
+    in the job's ``attempts``). Raises RerunError for a
     run that is not a grid sweep's parent with its plan, or a sweep still running."""
     parent = query.get_run(client, parent_id)
     if parent.data.tags.get(ui.SWEEP_TAG) != "true":
@@ -73,13 +72,13 @@ def resume_sweep(
         todo.append((num, last, cfg, all_overrides))
     if not todo:
         console.say(f"Sweep {parent_id}: all {len(plan.jobs)} jobs finished; nothing to resume")
-        return None
+        return
     sweep = SweepParent.resume(client, parent, plan, config)
     runs.reopen(client, parent_id)
     console.say(
         f"Resuming sweep {parent.info.run_name}: {len(todo)} of {len(plan.jobs)} jobs to run "
         f"({len(finished)} finished); MLflow parent run {parent_id} in "
-        f"{uris.redact(tracking_uri)}"
+        f"{uris.redact(client.tracking_uri)}"
     )
     jobs = []
     for num, last, cfg, all_overrides in todo:
@@ -87,4 +86,4 @@ def resume_sweep(
         if last is not None:
             tags["attempt_of"] = last.info.run_id
         jobs.append((num, cfg, all_overrides, tags))
-    return run_jobs(sweep, jobs, tracking_uri, out_root)
+    run_jobs(recorder, sweep, jobs, out_root)

@@ -185,7 +185,7 @@ def _check_keys(node: DictConfig, key: str, schema: type) -> None:
     from dataclasses import fields
 
     allowed = [f.name for f in fields(schema)]
-    for name in node:
+    for name in map(str, node):
         _check(
             name in allowed,
             f"{key}.{name}",

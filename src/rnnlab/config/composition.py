@@ -5,15 +5,14 @@ turning a composed config into plain containers and overrides.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from rnnlab.config.schema import CONF_DIR, CUSTOM_START, named_start, register_configs
+from rnnlab.frameworks import hydra_restored
 
 
 def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
@@ -35,39 +34,15 @@ def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
             )
 
 
-@contextlib.contextmanager
-def hydra_restored() -> Iterator[None]:
-    """GlobalHydra as it was before the block (initialized with the caller's search path,
-    or not at all), whatever the block does to it: Hydra's own ``initialize`` keeps and
-    restores it the same way. Hydra's version base too, which ``initialize`` sets for the
-    whole process and does not put back (it decides, e.g., whether a caller's app that
-    names no ``version_base`` changes its working directory)."""
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.singleton import Singleton
-    from hydra.initialize import get_gh_backup
-    from hydra.version import VersionBase
-
-    backup = get_gh_backup()
-    version = Singleton._instances.get(VersionBase)
-    base = version.version_base if version is not None else None
-    try:
-        yield
-    finally:
-        if backup is None:
-            Singleton._instances.pop(GlobalHydra, None)
-        else:
-            Singleton._instances[GlobalHydra] = backup
-        if version is None:
-            Singleton._instances.pop(VersionBase, None)
-        else:
-            version.version_base = base  # setbase() refuses "unspecified"
-            Singleton._instances[VersionBase] = version
+def plain(node: Any, resolve: bool = True) -> Any:
+    """An OmegaConf node as plain dicts and lists (interpolations resolved)."""
+    return OmegaConf.to_container(node, resolve=resolve)
 
 
 def config_overrides(node: Any) -> list[str]:
     """Hydra's record of the command line's overrides (``hydra.overrides.task``) as the
     strings typed: not resolved (``init.name=${oc.env:X}`` stays that text)."""
-    return [str(o) for o in OmegaConf.to_container(node, resolve=False)] if node else []
+    return [str(o) for o in plain(node, resolve=False)] if node else []
 
 
 SEARCHPATH_KEY = "hydra.searchpath"
@@ -134,9 +109,7 @@ def to_container(cfg: DictConfig) -> dict[str, Any]:
     """The resolved config as plain dicts and lists (Hydra's own node left out). A start
     whose weights were overridden away from its named option's is named ``custom``."""
     container = {
-        key: OmegaConf.to_container(cfg[key], resolve=True)
-        if OmegaConf.is_config(cfg[key])
-        else cfg[key]
+        str(key): plain(cfg[key]) if OmegaConf.is_config(cfg[key]) else cfg[key]
         for key in cfg
         if key != "hydra"
     }

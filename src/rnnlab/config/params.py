@@ -19,6 +19,9 @@ TRAIN_PARAMS = (
 # ... and a basin map's (it covers every start and carries its own optimisers).
 BASIN_PARAMS = ("data", "iterations", "divergence", "basin")
 NOT_PARAMS = ("basin.chunk",)  # how the work is split, not what it computes
+CHOICE_PREFIX = "choice."  # a sweep child's param per swept key: choice.<key> = its value
+SWEPT_PREFIX = "sweep."  # a sweep parent's param per swept key: sweep.<key> = its values
+NAMED_KEYS = ("init", "init.name", "optimizer", "optimizer.name")  # a child's name says them
 
 
 def param_value(value: Any) -> str:

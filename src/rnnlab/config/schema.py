@@ -14,6 +14,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from rnnlab.core.data import LAB_TEST_SEQUENCE
+from rnnlab.errors import ConfigError  # noqa: F401 (the config layer's error)
 
 # The shipped configs, package data: the wheel carries the repository's conf/ as rnnlab/conf
 # (in a checkout, src/rnnlab/conf is a link to conf/).
@@ -51,18 +52,6 @@ MAX_TEXT = 1000  # any other string value (a description: MAX_DESCRIPTION)
 MAX_DESCRIPTION = 5000  # MLflow's limit of an experiment tag's value
 NAME_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_.+-]*"
 STORE_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql")
-
-
-class ConfigError(ValueError):
-    """A config value outside what is allowed. ``str()`` is the one-line message."""
-
-    def __init__(self, key: str, value: Any, allowed: str) -> None:
-        self.key, self.value, self.allowed = key, value, allowed
-        shown = f"{value[:57]}..." if isinstance(value, str) and len(value) > 60 else value
-        super().__init__(f"{key}={shown!r} is not allowed: {allowed}")
-
-    def __reduce__(self):
-        return (ConfigError, (self.key, self.value, self.allowed))
 
 
 @dataclass

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+State = tuple[np.ndarray, ...]  # a rule's state: arrays shaped like w (none, for gd)
+
 
 @dataclass(frozen=True)
 class RProp:
@@ -40,13 +42,13 @@ class RProp:
 
     name = "rprop"
 
-    def init(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def init(self, w: np.ndarray) -> State:
         """(previous gradient sign, Delta)."""
         return np.zeros_like(w, dtype=float), np.full_like(w, self.initial_step, dtype=float)
 
     def step(
-        self, w: np.ndarray, grad: np.ndarray, state: tuple[np.ndarray, np.ndarray], loss=None
-    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], np.ndarray]:
+        self, w: np.ndarray, grad: np.ndarray, state: State, loss=None
+    ) -> tuple[np.ndarray, State, np.ndarray]:
         prev_sign, delta = state
         sign = np.sign(grad)
         delta = np.where(sign == prev_sign, delta * self.eta_plus, delta * self.eta_minus)
@@ -69,12 +71,12 @@ class GradientDescent:
 
     name = "gd"
 
-    def init(self, w: np.ndarray) -> tuple[()]:
+    def init(self, w: np.ndarray) -> State:
         return ()
 
     def step(
-        self, w: np.ndarray, grad: np.ndarray, state: tuple[()], loss=None
-    ) -> tuple[np.ndarray, tuple[()], np.ndarray]:
+        self, w: np.ndarray, grad: np.ndarray, state: State, loss=None
+    ) -> tuple[np.ndarray, State, np.ndarray]:
         if self.clip_norm is not None:
             norm = np.hypot(grad[0], grad[1])
             grad = grad * np.where(norm > self.clip_norm, self.clip_norm / norm, 1.0)
@@ -94,12 +96,12 @@ class Momentum:
 
     name = "momentum"
 
-    def init(self, w: np.ndarray) -> tuple[np.ndarray]:
+    def init(self, w: np.ndarray) -> State:
         return (np.zeros_like(w, dtype=float),)
 
     def step(
-        self, w: np.ndarray, grad: np.ndarray, state: tuple[np.ndarray], loss=None
-    ) -> tuple[np.ndarray, tuple[np.ndarray], np.ndarray]:
+        self, w: np.ndarray, grad: np.ndarray, state: State, loss=None
+    ) -> tuple[np.ndarray, State, np.ndarray]:
         (v,) = state
         v = self.momentum * v + grad
         direction = grad + self.momentum * v if self.nesterov else v
@@ -120,14 +122,14 @@ class Adam:
 
     name = "adam"
 
-    def init(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def init(self, w: np.ndarray) -> State:
         """(m, v, t): the moments and the step count (kept per weight, like w)."""
         zeros = np.zeros_like(w, dtype=float)
         return zeros, zeros.copy(), zeros.copy()
 
     def step(
-        self, w: np.ndarray, grad: np.ndarray, state: tuple[np.ndarray, ...], loss=None
-    ) -> tuple[np.ndarray, tuple[np.ndarray, ...], np.ndarray]:
+        self, w: np.ndarray, grad: np.ndarray, state: State, loss=None
+    ) -> tuple[np.ndarray, State, np.ndarray]:
         m, v, t = state
         t = t + 1.0
         m = self.beta1 * m + (1.0 - self.beta1) * grad
@@ -166,13 +168,13 @@ class IRPropMinus:
 
     name = "irprop_minus"
 
-    def init(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def init(self, w: np.ndarray) -> State:
         """(previous gradient, Delta)."""
         return np.zeros_like(w, dtype=float), np.full_like(w, self.initial_step, dtype=float)
 
     def step(
-        self, w: np.ndarray, grad: np.ndarray, state: tuple[np.ndarray, np.ndarray], loss=None
-    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], np.ndarray]:
+        self, w: np.ndarray, grad: np.ndarray, state: State, loss=None
+    ) -> tuple[np.ndarray, State, np.ndarray]:
         prev, delta = state
         same, delta = _irprop_steps(self, prev, grad, delta)
         grad = np.where(same < 0, 0.0, grad)
@@ -195,14 +197,14 @@ class IRPropPlus:
 
     name = "irprop_plus"
 
-    def init(self, w: np.ndarray) -> tuple[np.ndarray, ...]:
+    def init(self, w: np.ndarray) -> State:
         """(previous gradient, Delta, previous update dw, previous loss)."""
         zeros = np.zeros_like(w, dtype=float)
         return zeros, np.full_like(w, self.initial_step, dtype=float), zeros.copy(), zeros + np.inf
 
     def step(
-        self, w: np.ndarray, grad: np.ndarray, state: tuple[np.ndarray, ...], loss=None
-    ) -> tuple[np.ndarray, tuple[np.ndarray, ...], np.ndarray]:
+        self, w: np.ndarray, grad: np.ndarray, state: State, loss=None
+    ) -> tuple[np.ndarray, State, np.ndarray]:
         prev, delta, prev_dw, prev_loss = state
         loss = prev_loss if loss is None else np.broadcast_to(loss, np.shape(w)).astype(float)
         same, delta = _irprop_steps(self, prev, grad, delta)

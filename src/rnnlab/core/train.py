@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -68,7 +70,7 @@ class Trajectory:
         }
 
 
-def _finite(*values: object) -> bool:
+def _finite(*values: Any) -> bool:
     return all(np.all(np.isfinite(v)) for v in values)
 
 
@@ -88,13 +90,17 @@ def optimise(
     iterations: int,
     tolerance: float | None = None,
     loss_factor: float | None = None,
+    safe_point: Callable[[], None] | None = None,
 ) -> Trajectory:
-    """Run up to ``iterations`` updates of ``optimizer`` from ``start`` on (X, t)."""
+    """Run up to ``iterations`` updates of ``optimizer`` from ``start`` on (X, t);
+    ``safe_point()`` before each (where the caller may stop it by raising)."""
     w = np.array(start, dtype=float)
     state = optimizer.init(w)
     ws, losses, grads, steps = [], [], [], []
     status, diverged_at, bound = COMPLETED, None, np.inf
     for k in range(iterations + 1):
+        if safe_point is not None:
+            safe_point()
         try:
             with np.errstate(over="raise", invalid="raise", divide="raise"):
                 value, grad = rnn.loss_and_grad(X, t, w)

@@ -1,29 +1,19 @@
-"""A basin map as a job: every start of a grid optimised at once (``core.basin``),
-its maps written and drawn, recorded as one run.
+"""A basin map's compute: every start of a grid optimised at once (``core.basin``), its
+maps written and drawn (``jobs.runner`` records it as one run).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig
 
-from rnnlab.config import (
-    OPTIMIZERS,
-    run_params,
-    to_container,
-    validate,
-)
+from rnnlab.config import OPTIMIZERS
 from rnnlab.core.data import Dataset
 from rnnlab.jobs.compute import build_optimizer, dataset_of, optimizer_label
-from rnnlab.jobs.files import write_config
-from rnnlab.jobs.training import Opened, log_dataset, open_store
-
-# --- basin maps -------------------------------------------------------------------------
 
 
 @dataclass
@@ -35,9 +25,19 @@ class BasinJob:
     maps: dict[str, dict[str, np.ndarray]]
     summary: dict[str, float | None]
 
+    @property
+    def objective(self) -> dict[str, float | None]:
+        """What the task returns to a sweeper: the maps' metrics."""
+        return dict(self.summary)
 
-def compute_basin(config: Mapping[str, Any], progress: bool = True) -> BasinJob:
-    """Every start of the grid, every optimiser (pure; a progress bar on a terminal)."""
+
+def compute_basin(
+    config: Mapping[str, Any],
+    progress: bool = True,
+    safe_point: Callable[[], None] | None = None,
+) -> BasinJob:
+    """Every start of the grid, every optimiser (pure; a progress bar on a terminal;
+    ``safe_point()`` after each chunk of starts)."""
     from tqdm import tqdm
 
     from rnnlab.core.basin import optimise_many
@@ -54,6 +54,12 @@ def compute_basin(config: Mapping[str, Any], progress: bool = True) -> BasinJob:
         # a progress bar on a terminal; quiet (disable=None) in logs, pipes and tests
         disable = None if progress else True
         bar = tqdm(total=len(starts), desc=f"basin map {name}", unit="start", disable=disable)
+
+        def done(count: int, bar: Any = bar) -> None:  # each chunk: a safe point too
+            bar.update(count)
+            if safe_point is not None:
+                safe_point()
+
         with bar:
             res = optimise_many(
                 dataset.X,
@@ -63,7 +69,7 @@ def compute_basin(config: Mapping[str, Any], progress: bool = True) -> BasinJob:
                 config["iterations"],
                 b["tolerance"],
                 b["chunk"],
-                bar.update,
+                done,
                 config["divergence"]["loss_factor"],
             )
         maps[name] = {
@@ -82,12 +88,9 @@ def compute_basin(config: Mapping[str, Any], progress: bool = True) -> BasinJob:
 
 def write_basin(job: BasinJob, folder: Path) -> Path:
     (folder / "results").mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(
-        folder / "results" / "basin_map.npz",
-        wx=job.wx,
-        wrec=job.wrec,
-        **{f"{o}_{k}": v for o, m in job.maps.items() for k, v in m.items()},
-    )
+    arrays: dict[str, Any] = {f"{o}_{k}": v for o, m in job.maps.items() for k, v in m.items()}
+    arrays.update(wx=job.wx, wrec=job.wrec)
+    np.savez_compressed(folder / "results" / "basin_map.npz", **arrays)
     p, b = job.config["plots"], job.config["basin"]
     if p["enabled"]:
         from rnnlab import plots
@@ -119,77 +122,6 @@ def basin_description(job: BasinJob) -> str:
     )
 
 
-@dataclass
-class PreparedBasin:
-    """A basin map computed and written, not yet recorded (picklable: the ``rnnlab``
-    command prepares in its worker and records in the launching process)."""
-
-    config: dict[str, Any]
-    folder: Path  # the run's artifact layout
-    job: BasinJob | None
-    problem: BaseException | None  # what computing or writing it raised
-    files: Any = None  # (none forked: the same shape as a training job's Prepared)
-
-
-def open_basin(
-    config: dict[str, Any],
-    overrides: Sequence[str],
-    folder: Path,
-    tracking_uri: str | None = None,
-    source: str | None = None,
-) -> Opened:
-    """Open the basin map's run (its store and experiment first): params, tags, config."""
-    from rnnlab.store import lineage, log, runs
-
-    client, tracking_uri, experiment_id = open_store(config["tracking"], tracking_uri, None)
-    tags = {
-        **lineage.source_tags(source or " ".join(["rnnlab", *overrides])),
-        "task": "basin_map",
-        "data_recipe": config["data"]["recipe"],
-        "optimizers": ",".join(config["basin"]["optimizers"]),
-    }
-    run_id = runs.start(client, experiment_id, "basin_map", tags, None, run_params(config))
-    with runs.owning(client, run_id, finish=False):
-        log.log_files(client, run_id, write_config(config, overrides, folder), "config")
-    return Opened(client, experiment_id, tracking_uri, run_id)
-
-
-def prepare_basin(config: dict[str, Any], folder: Path) -> PreparedBasin:
-    """Compute and write the basin map (its checked ``config``) into ``folder``; what
-    that raises becomes its ``problem``, which fails the run when it is recorded."""
-    prepared = PreparedBasin(config, Path(folder), None, None)
-    try:
-        prepared.job = compute_basin(config)
-        write_basin(prepared.job, prepared.folder)
-    except Exception as exc:
-        prepared.problem = exc
-    return prepared
-
-
-def finish_basin(opened: Opened, prepared: PreparedBasin) -> dict[str, Any]:
-    """Record the prepared basin map on its open run (metrics, description, dataset,
-    files) and end it (FINISHED; FAILED with its problem; KILLED on a signal). Returns its
-    metrics and run id."""
-    from rnnlab.store import log, runs
-
-    client, run_id, folder = opened.client, opened.run_id, prepared.folder
-    with runs.owning(client, run_id):
-        if prepared.problem is not None:
-            raise prepared.problem
-        job = prepared.job
-        log.log_batch(
-            client,
-            run_id,
-            metrics=log.scalars(job.summary),
-            tags={log.NOTE_TAG: basin_description(job)},
-        )
-        log_dataset(client, run_id, job.dataset)
-        for sub in ("results", "figures"):
-            if (folder / sub).is_dir():
-                log.log_files(client, run_id, folder / sub, sub)
-    return {**job.summary, "run_id": run_id}
-
-
 def basin_report(metrics: dict[str, Any]) -> str:
     """The console's lines for a basin map: its metrics, one a line."""
     return "\n".join(
@@ -197,25 +129,3 @@ def basin_report(metrics: dict[str, Any]) -> str:
         for k, v in metrics.items()
         if v is not None
     )
-
-
-def execute_basin(
-    cfg: DictConfig,
-    output_dir: Path,
-    overrides: Sequence[str] = (),
-    tracking_uri: str | None = None,
-    source: str | None = None,
-) -> dict[str, Any]:
-    """The basin-map task (``task=basin_map``) as one MLflow run, in this process:
-    ``open_basin`` (first, so that a crash or a signal is recorded), ``prepare_basin``,
-    ``finish_basin``. A bad value raises ConfigError before any run exists. Returns its
-    metrics and run id."""
-    from rnnlab.store import runs
-
-    validate(cfg)
-    config = to_container(cfg)
-    folder = Path(output_dir) / "artifacts"
-    opened = open_basin(config, overrides, folder, tracking_uri, source)
-    with runs.owning(opened.client, opened.run_id, finish=False):
-        prepared = prepare_basin(config, folder)
-    return finish_basin(opened, prepared)

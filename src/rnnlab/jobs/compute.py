@@ -5,7 +5,7 @@ the lab's points, the test sequence).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -79,8 +79,9 @@ def gradient_curves(dataset: Dataset, points: Mapping[str, Sequence[float]]) -> 
 # --- 1. compute -------------------------------------------------------------------------
 
 
-def compute(config: Mapping[str, Any]) -> JobResult:
+def compute(config: Mapping[str, Any], safe_point: Callable[[], None] | None = None) -> JobResult:
     """The lab's whole job from a resolved config: pure, no files, no runs.
+    ``safe_point()`` is called every iteration (where the caller may stop it).
 
     Raises GradientCheckFailed (carrying the check) when BPTT disagrees with central
     differences."""
@@ -97,6 +98,7 @@ def compute(config: Mapping[str, Any]) -> JobResult:
         config["iterations"],
         config["tolerance"],
         config["divergence"]["loss_factor"],
+        safe_point,
     )
     with np.errstate(over="ignore", invalid="ignore"):
         test_output = float(predict(config["data"]["test_sequence"], *trajectory.final_w)[0])

@@ -5,7 +5,7 @@ CSV/JSON, the figures (``rnnlab-plot`` draws them again from a logged run).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ def write_config(config: Mapping[str, Any], overrides: Sequence[str], folder: Pa
     return folder / "config"
 
 
-def write(result: JobResult, folder: Path) -> Path:
+def write(result: JobResult, folder: Path, safe_point: Callable[[], None] | None = None) -> Path:
     """Everything the run made, as files under ``folder`` (its artifact layout): data/,
     results/ and figures/. Floats are written with 17 significant digits (exact round
     trip), so a run read back from these files is the run."""
@@ -80,6 +80,7 @@ def write(result: JobResult, folder: Path) -> Path:
         result.dataset,
         traj,
         curves,
+        safe_point,
     )
     return folder
 
@@ -106,8 +107,10 @@ def draw_figures(
     dataset: Dataset,
     trajectory: Trajectory,
     curves: Curves,
+    safe_point: Callable[[], None] | None = None,
 ) -> list[Path]:
-    """Draw the configured figures into ``folder``; return the files written."""
+    """Draw the configured figures into ``folder``; return the files written;
+    ``safe_point()`` before each."""
     if not plot_cfg["enabled"] or not plot_cfg["figures"]:
         return []
     from rnnlab import plots  # matplotlib only where figures are drawn
@@ -140,6 +143,8 @@ def draw_figures(
             continue
         if name == "gradient_over_time" and not curves:
             continue
+        if safe_point is not None:
+            safe_point()
         fig = makers[name]()
         written.append(plots.save(fig, folder / f"{name}.{fmt}", fmt, dpi))
     return written

@@ -44,6 +44,30 @@ class GradientCheckFailed(RuntimeError):
         return (GradientCheckFailed, (self.check,))
 
 
+def series(
+    columns: Mapping[str, np.ndarray], points: int | None = None
+) -> list[tuple[str, float, int]]:
+    """Per-iteration metrics (key, value, step = the index in the series). With ``points``,
+    a longer series is thinned to every k-th value (k = ceil((n - 1) / (points - 1))) and
+    its last: at most ``points`` (+1) rows, the chart keeps its shape and its end."""
+    metrics = []
+    for key, values in columns.items():
+        values = np.asarray(values, dtype=float)
+        steps = np.arange(len(values))
+        if points is not None and len(values) > points:
+            stride = -(-(len(values) - 1) // (points - 1))
+            steps = np.union1d(steps[::stride], [len(values) - 1])
+        metrics += [
+            (key, v, s) for s, v in zip(steps.tolist(), values[steps].tolist(), strict=True)
+        ]
+    return metrics
+
+
+def scalars(values: Mapping[str, float | None]) -> list[tuple[str, float, int]]:
+    """Summary metrics at step 0; a missing or non-finite value is left out."""
+    return [(k, float(v), 0) for k, v in values.items() if v is not None and np.isfinite(v)]
+
+
 def objective(trajectory: Trajectory) -> float:
     """A trajectory's final loss as a sweeper's objective: inf if it diverged or has none."""
     loss = trajectory.final_loss
@@ -76,7 +100,7 @@ class JobResult:
         valley = np.flatnonzero(traj.loss < self.config.get("valley_loss", 0.2))
         if valley.size and not traj.diverged:  # the first point in the lab's valley
             values["valley_at"] = float(valley[0])
-        if traj.diverged:
+        if traj.diverged and traj.diverged_at is not None:
             values["diverged_at"] = float(traj.diverged_at)
         else:
             expected = float(np.sum(self.config["data"]["test_sequence"]))

@@ -8,13 +8,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rnnlab.config import (
-    CUSTOM_START,
-    optimizer_id,
-)
+from rnnlab.config import CUSTOM_START, optimizer_id
+from rnnlab.config.params import CHOICE_PREFIX, NAMED_KEYS
 from rnnlab.core.train import Trajectory
 from rnnlab.jobs.compute import optimizer_label
-from rnnlab.jobs.results import JobResult, RunResult
+from rnnlab.jobs.results import JobResult
 
 # --- 3. record --------------------------------------------------------------------------
 
@@ -73,21 +71,17 @@ class SweepJob:
 
     @property
     def extra(self) -> str:
-        from rnnlab.store import ui
-
         return " ".join(
             f"{k.rsplit('.', 1)[-1]}={_short(v)}"
             for k, v in self.swept.items()
-            if k not in ui.NAMED_KEYS
+            if k not in NAMED_KEYS
         )
 
     @property
     def params(self) -> dict[str, str]:
         """``choice.<key>``: MLflow's compare view starts its parallel coordinates on the
         first three params (alphabetically) that differ between the runs: these."""
-        from rnnlab.store import ui
-
-        return {f"{ui.CHOICE_PREFIX}{k}": str(v) for k, v in self.swept.items()}
+        return {f"{CHOICE_PREFIX}{k}": str(v) for k, v in self.swept.items()}
 
 
 def _short(value: str) -> str:
@@ -111,21 +105,16 @@ def outcome(traj: Trajectory) -> str:
     return f"final loss {traj.final_loss:.6g} after {traj.iterations} iterations ({traj.status})"
 
 
-def report(result: RunResult) -> str:
-    """A short summary in the lab's words."""
-    from rnnlab.store import ui
-    from rnnlab.store.uris import redact
-
+def report(result: JobResult) -> list[str]:
+    """The lab's lines for a single run (where it is recorded is the recorder's to add)."""
     check, traj = result.gradcheck, result.trajectory
     lines = [
         f"Gradient check at ({check.at[0]:g}, {check.at[1]:g}): {check.summary()} "
         f"(relative error wx {check.rel_error['wx']:.1e}, wrec {check.rel_error['wrec']:.1e})",
     ]
     wx, wrec = traj.final_w
-    if traj.diverged:
-        lines.append(f"Last finite weights: wx = {wx:.4f}, wrec = {wrec:.4f}")
-    else:
-        lines.append(f"Final weights are: wx = {wx:.4f}, wrec = {wrec:.4f}")
+    weights = "Last finite weights:" if traj.diverged else "Final weights are:"
+    lines.append(f"{weights} wx = {wx:.4f}, wrec = {wrec:.4f}")
     s = result.summary
     if "test_output" in s:
         lines.append(
@@ -136,13 +125,6 @@ def report(result: RunResult) -> str:
         lines.append(f"Training {diverged_text(traj)}.")
     else:
         lines.append(
-            f"Final loss {result.final_loss:.6g} after {traj.iterations} iterations "
-            f"({traj.status})."
+            f"Final loss {traj.final_loss:.6g} after {traj.iterations} iterations ({traj.status})."
         )
-    lines.append(
-        f"MLflow run {result.run_id} (experiment {result.experiment_id}) in "
-        f"{redact(result.tracking_uri)}"
-    )
-    base = ui.base_url(result.tracking_uri, result.config["tracking"].get("ui_url"))
-    lines += ui.run_lines(base, result.experiment_id, result.run_id)
-    return "\n".join(lines)
+    return lines

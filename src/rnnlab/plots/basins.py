@@ -5,6 +5,7 @@ panel per optimiser, side by side.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib
 import matplotlib.patches
@@ -60,10 +61,10 @@ def basin_maps(
                 fig.add_axes((6.45 / W, low, 3.9 / W, 3.5 / H)),
             ]
         )
-    axes = np.array(axes, dtype=object)
+    grid: Any = np.array(axes, dtype=object)
     extent = (bounds[0], bounds[1], bounds[2], bounds[3])
     lo, hi, loss_cmap, iter_cmap, diverged_cmap = _basin_scales(maps)
-    for row, (name, m) in zip(axes, maps.items(), strict=True):
+    for row, (name, m) in zip(grid, maps.items(), strict=True):
         diverged = m["diverged_at"] >= 0
         loss = np.ma.masked_invalid(np.where(diverged, np.nan, m["final_loss"]))
         im = grid_image(row[0], loss, extent, cmap=loss_cmap, norm=LogNorm(vmin=lo, vmax=hi))
@@ -87,7 +88,7 @@ def basin_maps(
         row[1].set_title(f"{name}: iterations to converge ({conv:.0%} did; grey: never)")
     if points:
         fig.legend(
-            *axes[0, 0].get_legend_handles_labels(),
+            *grid[0, 0].get_legend_handles_labels(),
             loc="lower center",
             bbox_to_anchor=(0.5, 0.1 / H),
             ncols=min(len(points), 3),

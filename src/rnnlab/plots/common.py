@@ -59,7 +59,7 @@ def log_axis(axis) -> None:
 def zero_floor(*series: np.ndarray) -> float | None:
     """Where a log axis draws exact zeros of ``series``: a decade below their smallest
     positive value (1e-16 if none is positive); None when no value is zero."""
-    values = np.concatenate([np.ravel(np.asarray(v, dtype=float)) for v in series] or [[]])
+    values = np.concatenate([np.ravel(np.asarray(v, dtype=float)) for v in series] or [np.empty(0)])
     values = values[np.isfinite(values)]
     if not np.any(values == 0):
         return None
@@ -183,7 +183,7 @@ def two_rows(label: str, title: str):
 def save(fig: Figure, path: Path, fmt: str, dpi: int) -> Path:
     """Write ``fig`` to ``path`` with fixed metadata, so equal inputs give equal bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with matplotlib.rc_context(RC):
+    with matplotlib.rc_context(RC):  # type: ignore[arg-type]
         buf = io.BytesIO()
         fig.savefig(buf, format=fmt, dpi=dpi, metadata=SAVE_METADATA[fmt])
     path.write_bytes(buf.getvalue())

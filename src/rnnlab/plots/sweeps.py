@@ -137,7 +137,7 @@ def valley_matrix(
     norm = LogNorm(vmin=1, vmax=max(iterations, 10))
     for (r, c), (kind, value) in cells.items():
         if kind == "valley":
-            values[rows.index(r), columns.index(c)] = max(value, 1)
+            values[rows.index(r), columns.index(c)] = max(value or 0, 1)
     image = ax.imshow(
         np.ma.masked_invalid(values), cmap=cmap, norm=norm, aspect="auto", interpolation="nearest"
     )
@@ -150,7 +150,7 @@ def valley_matrix(
             text, colour = f"diverged\nat {value:.0f}", "white"
         elif kind == "valley":
             text = f"{value:.0f}"
-            colour = "white" if norm(max(value, 1)) > 0.6 else "black"
+            colour = "white" if norm(max(value or 0, 1)) > 0.6 else "black"
         elif kind == "never":
             text, colour = ("never" if value is None else f"never\n(loss {value:.3g})"), "black"
         else:

@@ -34,7 +34,13 @@ JOB_ENTRIES = (".hydra", "artifacts", "multirun.yaml")
 
 
 def _job_entry(entry: Path) -> bool:
-    return entry.name in JOB_ENTRIES or entry.suffix == ".log"
+    """One of a job's own entries, or a sweep's job folder holding only such entries."""
+    if entry.name in JOB_ENTRIES or entry.suffix == ".log":
+        return True
+    try:
+        return entry.is_dir() and not entry.is_symlink() and all(map(_job_entry, entry.iterdir()))
+    except OSError:
+        return False
 
 
 _noted: dict[Path, Created] = {}  # by absolute folder: noted in this process

@@ -1,22 +1,21 @@
-"""One MlflowClient per store and process: a fresh SQLite store created once (a lock
-against racing migrations), a server checked for an answer first, and the journal of run
-ends a store could not take (``Pending``).
+"""One MlflowClient per store and process: a fresh SQLite store created once (under a
+lock: racing migrations break each other), a server checked for an answer and its version
+first, the journal of waiting run ends applied.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import mlflow
 from mlflow.tracking import MlflowClient
 
-from rnnlab import console, store
+from rnnlab import store
 from rnnlab.proc import startup
+from rnnlab.store import pending
 from rnnlab.store.uris import (
     DATABASES,
     DB_PORTS,
@@ -60,7 +59,7 @@ def client_for(uri: str, create: bool = True) -> MlflowClient:
     if uri in _clients:
         return _clients[uri]
     client = _open(uri, create)
-    Pending.apply(client)
+    pending.apply(client)
     startup.settle_gc()  # start-up is over once the store opens
     return _clients.setdefault(uri, client)
 
@@ -108,16 +107,15 @@ def _open(uri: str, create: bool) -> MlflowClient:
             )
     _sqlite_settings()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(str(path) + ".lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
+        if not path.exists() or not path.stat().st_size:  # a new store: made once, whole
+            from filelock import FileLock
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with FileLock(str(path) + ".lock", timeout=LOCK_WAIT):
                 if not path.exists() or not path.stat().st_size:
                     _create_sqlite(path)
-                client = MlflowClient(tracking_uri=uri)
-                client.search_experiments(max_results=1)  # opens the store: migrations run
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        client = MlflowClient(tracking_uri=uri)
+        client.search_experiments(max_results=1)
     except Exception as exc:
         raise StoreError(f"cannot use the MLflow store {path}: {reason(exc)}") from None
     return client
@@ -179,6 +177,7 @@ def has_logged_models(client: MlflowClient) -> bool:
     return found is not None and found[:2] >= LOGGED_MODELS
 
 
+LOCK_WAIT = 120  # s: another process creating the same store takes ~1-2 s
 CREATING = ".creating-"  # a store being made: <folder>/.<name>.creating-<pid>
 
 
@@ -226,108 +225,6 @@ def _reachable(uri: str, scheme: str, timeout: float = 5.0) -> None:
         raise StoreError(
             f"cannot use the MLflow store {redact(uri)}: {reason(exc)} ({parts.hostname}:{port})"
         ) from None
-
-
-class Pending:
-    """End states that a store could not take when a run ended (a full disk, a server
-    gone), kept in a local journal (``$RNNLAB_STATE_DIR``, default
-    ``~/.local/state/rnnlab/pending.jsonl``: one JSON object a line, the store's URI
-    without its password) and written on the next start against that store. A line
-    that cannot be read is set aside in ``pending.jsonl.bad`` with one line saying so."""
-
-    STATUSES = ("FINISHED", "FAILED", "KILLED")
-
-    @staticmethod
-    def path() -> Path:
-        root = os.environ.get("RNNLAB_STATE_DIR") or Path.home() / ".local/state/rnnlab"
-        return Path(root) / "pending.jsonl"
-
-    @classmethod
-    def add(cls, uri: str, run_id: str, status: str, error: str | None) -> None:
-        import json
-
-        entry = {
-            "uri": redact(resolve_uri(uri)),
-            "run_id": run_id,
-            "status": status,
-            "error": console.redact(error) if error else error,
-        }
-        try:
-            cls.path().parent.mkdir(parents=True, exist_ok=True)
-            with open(cls.path(), "a") as f:
-                f.write(json.dumps(entry) + "\n")
-        except OSError:
-            pass  # nowhere to keep it: rnnlab-doctor still finds the run by its dead owner
-
-    @classmethod
-    def _read(cls, raw: bytes) -> tuple[list[tuple[str, dict]], list[bytes]]:
-        """(readable entries with their line, unreadable lines) of the journal's bytes."""
-        import json
-
-        good, bad = [], []
-        for line in raw.splitlines():
-            if not line.strip():
-                continue
-            try:
-                text = line.decode("utf-8")
-                entry = json.loads(text)
-                ok = (
-                    isinstance(entry, dict)
-                    and all(isinstance(entry.get(k), str) for k in ("uri", "run_id", "status"))
-                    and entry["status"] in cls.STATUSES
-                    and isinstance(entry.get("error"), str | type(None))
-                )
-            except ValueError:  # not UTF-8, not JSON
-                ok = False
-            if ok:
-                good.append((text, entry))
-            else:
-                bad.append(line)
-        return good, bad
-
-    @classmethod
-    def apply(cls, client: MlflowClient) -> None:
-        """Write this store's waiting end states; keep the others (and any that fail)."""
-        path = cls.path()
-        try:
-            raw = path.read_bytes()
-        except OSError:
-            return
-        good, bad = cls._read(raw)
-        uri, keep = redact(resolve_uri(client.tracking_uri)), []
-        for line, entry in good:
-            if entry["uri"] != uri:
-                keep.append(line)
-                continue
-            try:
-                run = client.get_run(entry["run_id"])
-                if run.info.status == "RUNNING":
-                    if entry.get("error"):
-                        client.set_tag(entry["run_id"], "error", entry["error"][:5000])
-                    client.set_terminated(entry["run_id"], entry["status"])
-                    console.say(
-                        f"rnnlab: recorded run {entry['run_id']} as {entry['status']} "
-                        "(its end could not be written when it stopped)",
-                        err=True,
-                    )
-            except mlflow.exceptions.RestException:
-                continue  # the run is gone from the store: nothing to record
-            except Exception:
-                keep.append(line)
-        try:
-            if bad:
-                aside = path.with_name(path.name + ".bad")
-                with open(aside, "ab") as f:
-                    f.write(b"".join(line + b"\n" for line in bad))
-                console.say(
-                    f"rnnlab: {len(bad)} line(s) of the journal {path} could not be read; "
-                    f"set aside in {aside}",
-                    err=True,
-                )
-            if bad or len(keep) != len(good):
-                path.write_text("".join(f"{ln}\n" for ln in keep))
-        except OSError:
-            pass
 
 
 def forget(uri: str) -> None:

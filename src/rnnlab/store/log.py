@@ -6,14 +6,12 @@ so the same code serves a single job, a job inside a sweep, and the Python API.
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import mlflow
-import numpy as np
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
@@ -26,85 +24,43 @@ RUN_NAME_TAG = "mlflow.runName"
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 
 
-# --- logging ---------------------------------------------------------------------------
+# (key, value, step): a metric as a job makes it, without MLflow (its worker imports none)
+MetricPoint = tuple[str, float, int]
 
 
-def _shielded(write):
-    """``write`` is not cut in two by a signal (``proc.signals.shielded``): a signal during
-    it takes effect when it returns."""
-
-    @functools.wraps(write)
-    def whole(*args, **kwargs):
-        from rnnlab.proc import signals
-
-        with signals.shielded():
-            return write(*args, **kwargs)
-
-    return whole
-
-
-@_shielded
 def log_batch(
     client: MlflowClient,
     run_id: str,
-    metrics: Iterable[Metric] = (),
+    metrics: Iterable[MetricPoint] = (),
     params: Mapping[str, str] | None = None,
     tags: Mapping[str, str] | None = None,
 ) -> None:
     """Metrics, params and tags in as few calls as MLflow's batch limits allow."""
-    metrics = list(metrics)
+    now = int(time.time() * 1000)
+    metrics_ = [Metric(k, v, now, step) for k, v, step in metrics]
     params_ = [Param(k, str(v)) for k, v in sorted((params or {}).items())]
     tags_ = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
-    while metrics or params_ or tags_:
+    while metrics_ or params_ or tags_:
         client.log_batch(
             run_id,
-            metrics=metrics[:METRIC_BATCH],
+            metrics=metrics_[:METRIC_BATCH],
             params=params_[:PARAM_BATCH],
             tags=tags_[:TAG_BATCH],
         )
-        metrics, params_, tags_ = (
-            metrics[METRIC_BATCH:],
+        metrics_, params_, tags_ = (
+            metrics_[METRIC_BATCH:],
             params_[PARAM_BATCH:],
             tags_[TAG_BATCH:],
         )
 
 
-def series(
-    columns: Mapping[str, np.ndarray], now: int | None = None, points: int | None = None
-) -> list[Metric]:
-    """Per-iteration metrics, step = the index in each series. With ``points``, a longer
-    series is thinned to every k-th value (k = ceil((n - 1) / (points - 1))) and its last,
-    so at most ``points`` (+1) rows: the chart keeps its shape and its end."""
-    now = now or int(time.time() * 1000)
-    metrics = []
-    for key, values in columns.items():
-        values = np.asarray(values, dtype=float)
-        steps = np.arange(len(values))
-        if points is not None and len(values) > points:
-            stride = -(-(len(values) - 1) // (points - 1))
-            steps = np.union1d(steps[::stride], [len(values) - 1])
-        metrics += [
-            Metric(key, v, now, step)
-            for step, v in zip(steps.tolist(), values[steps].tolist(), strict=True)
-        ]
-    return metrics
-
-
-def scalars(values: Mapping[str, float | None], now: int | None = None) -> list[Metric]:
-    """Summary metrics at step 0; a missing or non-finite value is left out."""
-    now = now or int(time.time() * 1000)
-    return [
-        Metric(k, float(v), now, 0) for k, v in values.items() if v is not None and math.isfinite(v)
-    ]
-
-
-@_shielded
 def log_dataset(client: MlflowClient, run_id: str, name: str, digest: str, X, t) -> None:
     """The training data as an MLflow dataset input (with its digest)."""
-    from mlflow.entities import DatasetInput, InputTag
+    from mlflow.data.numpy_dataset import from_numpy
+    from mlflow.entities import Dataset, DatasetInput, InputTag
 
-    ds = mlflow.data.from_numpy(X, targets=t, name=name, digest=digest)
-    inputs = [DatasetInput(ds._to_mlflow_entity(), [InputTag("mlflow.data.context", "training")])]
+    entity = Dataset(**from_numpy(X, targets=t, name=name, digest=digest).to_dict())
+    inputs = [DatasetInput(entity, [InputTag("mlflow.data.context", "training")])]
     for attempt in range(DATASET_ATTEMPTS):
         try:
             client.log_inputs(run_id, datasets=inputs)
@@ -129,18 +85,11 @@ def _duplicate_dataset(exc: Exception) -> bool:
     )
 
 
-@_shielded
 def log_files(client: MlflowClient, run_id: str, folder: Path, artifact_path: str | None) -> None:
     """Every file under ``folder`` as artifacts under ``artifact_path``."""
     client.log_artifacts(run_id, str(folder), artifact_path)
 
 
-@_shielded
-def log_text(client: MlflowClient, run_id: str, text: str, path: str) -> None:
-    client.log_text(run_id, text, path)
-
-
-@_shielded
 def log_table(client: MlflowClient, run_id: str, table: Mapping[str, list], path: str) -> None:
     """``table`` (column -> values) as the MLflow table ``path`` (a ``.json`` artifact in
     pandas' "split" layout, listed in the run's ``mlflow.loggedArtifacts`` tag, as

@@ -25,7 +25,6 @@ import mlflow
 import numpy as np
 from mlflow.tracking import MlflowClient
 
-from rnnlab.proc import signals
 from rnnlab.store import client as client_mod
 
 MODEL_CODE = Path(__file__).with_name("pyfunc_model.py")
@@ -57,7 +56,8 @@ def log_model(
 ) -> None:
     """The network with weights (``wx``, ``wrec``) as the run's model ``model``; ``example``
     (one sequence, or rows of them) is its input example. Raises what the store raises."""
-    from mlflow.models import ModelSignature
+    from mlflow.entities import LoggedModelOutput
+    from mlflow.models import Model, ModelSignature
     from mlflow.types import Schema, TensorSpec
 
     example = np.atleast_2d(np.asarray(example, dtype=float))
@@ -66,14 +66,6 @@ def log_model(
         inputs=Schema([TensorSpec(np.dtype("float64"), (-1, -1))]),
         outputs=Schema([TensorSpec(np.dtype("float64"), (-1,))]),
     )
-    with signals.shielded():  # a signal meanwhile takes effect once the model is logged
-        _log(client, experiment_id, run_id, wx, wrec, example, signature)
-
-
-def _log(client, experiment_id, run_id, wx, wrec, example, signature) -> None:
-    from mlflow.entities import LoggedModelOutput
-    from mlflow.models import Model
-
     logged = None
     if client_mod.has_logged_models(client):
         logged = client.create_logged_model(experiment_id, name=NAME, source_run_id=run_id)

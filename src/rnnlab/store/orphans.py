@@ -31,7 +31,8 @@ def orphans(client, other_hosts: bool = False) -> tuple[list, list]:
     """(orphaned runs, runs whose owner this machine cannot check)."""
     from rnnlab.store import runs
 
-    dead, unknown = [], []
+    dead: list = []
+    unknown: list = []
     for run in running(client):
         alive = runs.owner_alive(run.data.tags)
         if alive is False:

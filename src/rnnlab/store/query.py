@@ -81,7 +81,8 @@ def search(
 ) -> list:
     """Every run matching ``filter_string``, oldest first, all pages; deleted runs too
     with ``every_lifecycle``."""
-    runs, token = [], None
+    runs: list = []
+    token = None
     while True:
         page = client.search_runs(
             experiment_ids,

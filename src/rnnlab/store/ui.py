@@ -24,6 +24,7 @@ import time
 import urllib.parse
 from collections.abc import Sequence
 
+from rnnlab.config.params import CHOICE_PREFIX, NAMED_KEYS, SWEPT_PREFIX
 from rnnlab.store import experiments as experiments_mod
 from rnnlab.store import log, query, uris
 
@@ -40,10 +41,7 @@ MAX_COMPARE_LINK = 100  # children in a printed compare link (a URL of run ids)
 PARAMS = ("init.name", "optimizer.name")
 METRICS = ("final_loss", "iterations", "diverged")
 SWEEP_METRICS = ("best_final_loss", "jobs_diverged")
-CHOICE_PREFIX = "choice."  # a sweep child's param per swept key: choice.<key> = its value
-NAMED_KEYS = ("init", "init.name", "optimizer", "optimizer.name")  # a child's name says them
 SWEEP_TAG = "sweep"  # "true" on a sweep's parent run
-SWEPT_PREFIX = "sweep."  # a sweep parent's param per swept key: sweep.<key> = its values
 # The chart view: the loss on a log axis (the lab's losses span 1e12 to 0.1); the UI adds
 # a chart of its own for every other metric (its `updateChartAndSectionConfigs`), into
 # the last two sections, which it takes for "Model metrics" and "System metrics".

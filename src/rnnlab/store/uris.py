@@ -4,18 +4,13 @@ artifact locations, and the store's errors in one line (``reason``).
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 from rnnlab import console
+from rnnlab.errors import StoreError
 
 DEFAULT_URI = "sqlite:///outputs/mlflow.db"  # as conf/tracking/local.yaml
-
-
-class StoreError(RuntimeError):
-    """The store cannot be used (unreachable server, unreadable file): one line."""
 
 
 def default_uri() -> str:
@@ -29,26 +24,6 @@ def default_uri() -> str:
 def is_server(uri: str) -> bool:
     """Whether ``uri`` names a tracking server (which decides where artifacts go)."""
     return uri.split(":", 1)[0] in ("http", "https", "databricks")
-
-
-@contextlib.contextmanager
-def fluent_uri(uri: str) -> Iterator[None]:
-    """MLflow's process-wide tracking URI set to ``uri`` for the block (the model's
-    logging goes through MLflow's fluent functions), then put back as it was, with the
-    ``MLFLOW_TRACKING_URI`` variable that ``mlflow.set_tracking_uri`` also writes."""
-    import mlflow
-    from mlflow.tracking._tracking_service import utils
-
-    before, env = utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
-    mlflow.set_tracking_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(before)
-        if env is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = env
 
 
 def redact(uri: str | None) -> str:
@@ -83,6 +58,11 @@ def artifact_location(artifact_root: str | None) -> str | None:
 
 DATABASES = ("postgresql", "mysql", "mssql")  # database stores besides SQLite
 DB_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
+
+
+def gone(exc: BaseException) -> bool:
+    """Whether the store said that what was asked for (a run, an experiment) is not there."""
+    return getattr(exc, "error_code", None) == "RESOURCE_DOES_NOT_EXIST"
 
 
 def is_store_error(exc: BaseException) -> bool:
@@ -126,7 +106,8 @@ _REASONS = (
 def reason(exc: BaseException) -> str:
     """What went wrong, in a few words (a store's common failures by name; otherwise the
     first line of the error), with no credentials."""
-    chain, seen = [], exc
+    chain: list[BaseException] = []
+    seen: BaseException | None = exc
     while seen is not None and seen not in chain:
         chain.append(seen)
         seen = seen.__cause__ or seen.__context__

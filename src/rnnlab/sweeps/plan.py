@@ -9,6 +9,7 @@ its search space (each searched key and its distribution, as written), its setti
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,12 @@ from rnnlab.config import (
     CONF_DIR,
     conf_options,
     config_overrides,
+    plain,
     run_params,
 )
 from rnnlab.config import GROUPS as config_groups
+from rnnlab.config.params import SWEPT_PREFIX
+from rnnlab.errors import SweepRefused
 
 SWEEP_JOB_TAG = "sweep_job"  # on a child: its job number
 BASIC_SWEEPERS = (  # sweepers that expand the grid as plan() does
@@ -30,11 +34,6 @@ BASIC_SWEEPERS = (  # sweepers that expand the grid as plan() does
     "hydra_plugins.rnnlab_sweeper.Sweeper",
 )
 GROUPS = (*config_groups, "experiment")  # the choices a sweep can vary
-
-
-class SweepRefused(BaseException):
-    """The sweep cannot start (one line for the user). A BaseException because Hydra
-    turns an Exception raised in a callback into a warning and goes on."""
 
 
 # --- the plan ---------------------------------------------------------------------------
@@ -58,9 +57,10 @@ def plan(config: DictConfig) -> Plan:
     sweeper (which decides its jobs as it goes), the search it runs (``search``). The
     whole sweep grammar: ``glob`` reads a group's options through the running Hydra's
     config loader (with the user's config folders), as the sweeper itself does."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
+
+    from rnnlab.frameworks import basic_sweeper
 
     params = config.hydra.sweeper.get("params") or {}
     arguments = [f"{k}={v}" for k, v in params.items()] + config_overrides(
@@ -87,7 +87,7 @@ def plan(config: DictConfig) -> Plan:
             swept[key] = list(o.sweep_string_iterator())
         else:
             swept.pop(key, None)  # a later plain value replaces an earlier sweep
-    batches = BasicSweeper.split_arguments(overrides, None)
+    batches = basic_sweeper().split_arguments(overrides, None)
     return Plan(jobs=[job for batch in batches for job in batch], swept=swept)
 
 
@@ -105,8 +105,7 @@ def search(overrides, config: DictConfig) -> Plan:
             swept[key] = [o.input_line.split("=", 1)[1].strip()]
         else:
             swept.pop(key, None)  # a later plain value replaces an earlier search
-    settings = OmegaConf.to_container(config.hydra.sweeper, resolve=True)
-    settings.pop("params", None)
+    settings = {k: v for k, v in plain(config.hydra.sweeper).items() if k != "params"}
     sweeper = {k: str(v) for k, v in flatten(settings, "sweeper.").items()}
     return Plan(jobs=[], swept=swept, searched=True, sweeper=sweeper)
 
@@ -145,7 +144,8 @@ def _sweep_size(o) -> int:
         )
     value = o.value()
     if isinstance(value, RangeSweep):
-        span = (value.stop - value.start) / value.step if value.step else -1
+        start, stop, step = value.start or 0, value.stop or 0, value.step
+        span = (stop - start) / step if step else -1
         n = max(m.ceil(span), 0)
     else:
         n = len(list(o.sweep_string_iterator()))
@@ -253,7 +253,7 @@ def check_plan(p: Plan, config: DictConfig) -> None:
     stores = set()
     for v in p.swept.get("experiment", []) if not p.searched else []:
         files = _option_files("experiment", v, config)
-        loaded = OmegaConf.load(files[0]) if files else OmegaConf.create()
+        loaded: Any = OmegaConf.load(files[0]) if files else OmegaConf.create()
         tasks.add(loaded.get("task", "train"))
         tracked = loaded.get("tracking") or {}
         stores.add(tuple(str(tracked.get(k)) for k in ("uri", "experiment", "artifact_root")))
@@ -271,21 +271,46 @@ def check_plan(p: Plan, config: DictConfig) -> None:
         )
 
 
+def covering_jobs(batch: Sequence[Sequence[str]], groups: Sequence[str]) -> list[int]:
+    """The jobs (indices into ``batch``) a sweep composes before any job runs: job 0, then,
+    in order, each job that brings a value not seen yet, so that every value of a config
+    group (``optimizer=gd``) and every value of a key under a group that varies
+    (``optimizer.eta_minus=0.3`` beside ``optimizer=rprop,gd``; every key if ``experiment``
+    varies) is composed once. Other keys' values are checked against their types without
+    composing (``plan``)."""
+
+    def key(override: str) -> str:
+        return override.split("=", 1)[0].lstrip("+~").split("@")[0]
+
+    varying = {key(o) for job in batch for o in job if o not in batch[0]}
+    swept_groups = {k for k in varying if k in groups}
+    everything = "experiment" in swept_groups
+
+    def needs(override: str) -> bool:
+        k = key(override)
+        return everything or k in groups or k.split(".")[0] in swept_groups
+
+    chosen, covered = [0], set(batch[0])
+    for i, job in enumerate(batch[1:], start=1):  # in order, once: linear in the batch
+        if any(o not in covered and needs(o) for o in job):
+            chosen.append(i)
+            covered.update(job)
+    return chosen
+
+
 def swept_prefixes(p: Plan) -> tuple[str, ...]:
     return tuple(k.lstrip("+~").split("@")[0] for k in p.swept)
 
 
 def shared_params(config: dict[str, Any], p: Plan) -> dict[str, str]:
     """The parent's params: the config every job shares, and what is swept over what."""
-    from rnnlab.store import ui
-
     prefixes = swept_prefixes(p)
     shared = {
         k: v
         for k, v in run_params(config).items()
         if not any(k == s or k.startswith(s + ".") for s in prefixes)
     }
-    swept = {f"{ui.SWEPT_PREFIX}{k}": ", ".join(v) for k, v in p.swept.items()}
+    swept = {f"{SWEPT_PREFIX}{k}": ", ".join(v) for k, v in p.swept.items()}
     return {**shared, **swept, **p.sweeper}
 
 
@@ -302,7 +327,7 @@ def name_parts(config: DictConfig, p: Plan | None) -> tuple[str, str]:
         for o in config_overrides(config.hydra.overrides.task)
         if o.split("=", 1)[0].lstrip("+~") not in swept | {"experiment"}
     ]
-    for group, default in (("hydra/sweeper", "rnnlab"), ("hydra/launcher", "basic")):
+    for group, default in (("hydra/sweeper", "rnnlab"), ("hydra/launcher", "rnnlab")):
         if choices.get(group) not in (None, default):
             extra.append(f"{group}={choices.get(group)}")
     return base, " ".join(extra)

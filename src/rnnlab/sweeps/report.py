@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from rnnlab.config import OPTIMIZER_NAMES, RATE_KEYS
+from rnnlab.jobs.results import scalars
 from rnnlab.store import log, models
 from rnnlab.sweeps.summary import Summary
 
@@ -25,26 +25,15 @@ MAX_FIGURE_RUNS = 64
 
 
 def log_summary(
-    client, parent_run_id: str, summary: Summary, config: dict[str, Any], experiment_id: str
+    client: Any, parent_run_id: str, summary: Summary, config: dict[str, Any], experiment_id: str
 ) -> None:
     """The table (CSV and MLflow table), metrics, tags, description, comparison figures
-    (drawn in a forked child while the rest is logged, where enabled), and the best
-    run's model."""
-    from rnnlab.proc.forked import Forked
-
-    figures, drawn = None, None
+    and the best run's model, on the parent."""
+    _log_table_and_verdict(client, parent_run_id, summary, config, experiment_id)
     if (summary.paths or summary.searched) and config["plots"]["sweep_figures"]:
-        figures = Path(tempfile.mkdtemp(prefix="rnnlab-sweep-figures-"))
-        drawn = Forked(draw_figures, summary, config, figures)
-    try:
-        _log_table_and_verdict(client, parent_run_id, summary, config, experiment_id)
-        if drawn is not None:
-            drawn.wait()
-            log.log_files(client, parent_run_id, figures, "figures")
-    finally:
-        if drawn is not None:
-            drawn.cancel()
-            shutil.rmtree(figures, ignore_errors=True)
+        with tempfile.TemporaryDirectory(prefix="rnnlab-sweep-figures-") as tmp:
+            draw_figures(summary, config, Path(tmp))
+            log.log_files(client, parent_run_id, Path(tmp), "figures")
 
 
 def _log_table_and_verdict(
@@ -56,14 +45,14 @@ def _log_table_and_verdict(
     writer.writerow(summary.columns)
     for i in range(len(summary.rows)):
         writer.writerow([_csv(table[c][i]) for c in summary.columns])
-    log.log_text(client, parent_run_id, buf.getvalue(), "summary/summary.csv")
+    client.log_text(parent_run_id, buf.getvalue(), "summary/summary.csv")
     log.log_table(
         client,
         parent_run_id,
         {c: [_csv(v) for v in table[c]] for c in summary.columns},
         "summary/summary.json",
     )
-    log.log_text(client, parent_run_id, summary.text(), "summary/summary.txt")
+    client.log_text(parent_run_id, summary.text(), "summary/summary.txt")
     metrics = {
         "jobs": float(len(summary.rows)),
         "jobs_failed": float(len(summary.failed)),
@@ -88,7 +77,7 @@ def _log_table_and_verdict(
         for name, (rate, _) in summary.best_rates.items():
             tags[f"best_learning_rate.{name}"] = f"{rate:g}"
             metrics[f"best_learning_rate_{name}"] = rate
-    log.log_batch(client, parent_run_id, metrics=log.scalars(metrics), tags=tags)
+    log.log_batch(client, parent_run_id, metrics=scalars(metrics), tags=tags)
     if best is not None and config["tracking"]["log_model"]:
         models.log_model(
             client,

@@ -115,7 +115,7 @@ class Summary:
         """The table for the console, then the verdict."""
         shown = self.columns[: self.columns.index("final_wrec") + 1]
         cells = [[_fmt(r.get(c)) for c in shown] for r in self.rows]
-        widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(shown)]
+        widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(shown)]
         lines = ["  ".join(c.ljust(w) for c, w in zip(shown, widths, strict=True)).rstrip()]
         lines += [
             "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
