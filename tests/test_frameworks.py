@@ -48,15 +48,14 @@ def test_no_other_module_uses_a_private_name_of_hydra_or_mlflow():
         if path.name == "frameworks.py":
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom | ast.Import):
+                continue
             module = getattr(node, "module", None) or ""
-            names = [a.name for a in getattr(node, "names", [])]
-            if isinstance(node, ast.ImportFrom | ast.Import):
-                for name in [module, *names]:
-                    top = name.split(".")[0]
-                    if top in ("hydra", "mlflow") and any(
-                        p.startswith("_") for p in name.split(".")
-                    ):
-                        found.append(f"{path.relative_to(SRC)}:{node.lineno}: {name}")
+            names = [a.name for a in node.names]
+            for name in [module, *names]:
+                top = name.split(".")[0]
+                if top in ("hydra", "mlflow") and any(p.startswith("_") for p in name.split(".")):
+                    found.append(f"{path.relative_to(SRC)}:{node.lineno}: {name}")
             if isinstance(node, ast.ImportFrom) and module.split(".")[0] in ("hydra", "mlflow"):
                 found += [
                     f"{path.relative_to(SRC)}:{node.lineno}: {module}.{n}"

@@ -1,16 +1,6 @@
-"""The Python API: ``run``, ``load`` and ``compare`` for scripts and notebooks.
-
-Each call leaves the caller's process as it found it (``guest``): MLflow's tracking URI,
-active run and experiment, GlobalHydra, the working directory, logging levels and
-handlers, warning filters, signal handlers, garbage collection and the environment.
-
-Which store: the ``tracking_uri`` argument (``load``, ``compare``) or a ``tracking.uri=``
-override (``run``); else ``$MLFLOW_TRACKING_URI``, which ``mlflow.set_tracking_uri``
-sets too; else ``outputs/mlflow.db`` under the current folder. Inside the caller's own
-MLflow run on the same store, ``run`` records a child of that run, in its experiment
-(as ``mlflow.start_run(nested=True)`` would), unless a ``tracking.experiment=``
-override names another experiment.
-"""
+"""The Python API, ``run``, ``load`` and ``compare``, for scripts and notebooks: each call
+leaves the caller's process as it found it (``guest``). Inside the caller's own MLflow run
+on the same store, ``run`` records a child of it, as ``start_run(nested=True)`` would."""
 
 from __future__ import annotations
 

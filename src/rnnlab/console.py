@@ -1,10 +1,6 @@
-"""What rnnlab's commands print: the lab's lines and where runs are recorded, nothing else.
-
-MLflow, alembic and SQLAlchemy log INFO lines, warnings and progress bars that say
-nothing to a user of rnnlab. ``quiet()`` turns them off for the process (``-v`` /
-``--verbose`` on any rnnlab command, or ``RNNLAB_VERBOSE=1``, keeps them), and
-``error()`` prints a user's mistake as the one line every command promises.
-"""
+"""What rnnlab's commands print: the lab's lines and where runs are, nothing else. ``quiet``
+silences the libraries' log lines, warnings and progress bars (unless ``-v``), ``error``
+prints a user's mistake as one line, ``redact`` hides passwords in URIs."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""rnnlab's Hydra launcher (``hydra/launcher=rnnlab``): Hydra's basic launcher with each
-job's config composed ahead (``rnnlab.cli.launcher``). Like Hydra's own plugins it
-registers its config node in Hydra's ConfigStore, so any Hydra app of this environment can
-select it; rnnlab's conf/hydra/rnnlab.yaml makes it rnnlab's default.
-"""
+"""rnnlab's Hydra launcher (``hydra/launcher=rnnlab``): Hydra's basic launcher with each job's
+config composed ahead (``rnnlab.cli.launcher``); its node is in Hydra's ConfigStore."""
 
 from __future__ import annotations
 

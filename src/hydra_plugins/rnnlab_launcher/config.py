@@ -1,9 +1,5 @@
-"""The launcher's config node in Hydra's ConfigStore: ``hydra/launcher=rnnlab``.
-
-(No ``from __future__ import annotations`` here: Hydra's plugin scan runs this module
-without putting it in ``sys.modules``, where ``dataclass`` would look string annotations
-up.)
-"""
+"""The launcher's node in Hydra's ConfigStore, ``hydra/launcher=rnnlab`` (no postponed
+annotations: Hydra's plugin scan runs this module outside ``sys.modules``)."""
 
 from dataclasses import dataclass
 from typing import Optional

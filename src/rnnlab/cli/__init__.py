@@ -1,4 +1,2 @@
-"""Layer 6, the commands: entry points (``entry``), the ``rnnlab`` command (``app``) and
-its two processes (``recorder``, ``link``), the sweep's Hydra callback (``callback``) and
-launchers (``launchers``), ``rnnlab-rerun``, ``rnnlab-doctor``, ``rnnlab-plot``, and the
-one-line errors (``errors``, ``usage``)."""
+"""Layer 6, the commands: their entry points, the ``rnnlab`` command and its two processes,
+the sweep's Hydra callback and launchers, ``rnnlab-rerun``, ``-doctor`` and ``-plot``."""

@@ -1,9 +1,5 @@
-"""The ``rnnlab`` command: a thin Hydra entry point. ``main`` makes the composed config a
-job and runs it (``jobs.runner.run_job``) through this process's recorder; ``cli`` runs
-Hydra through ``cli.command`` (a worker for Hydra and the numerics, this process
-recording) and turns a user's mistake into one line and exit status 2, no traceback.
-Anything else is a bug and keeps its traceback.
-"""
+"""The ``rnnlab`` command: a thin Hydra entry point (``main``: the composed config as a job,
+run through this process's recorder) and ``cli``, which runs it through ``cli.command``."""
 
 from __future__ import annotations
 

@@ -1,14 +1,6 @@
-"""The sweep's Hydra callback, a thin adapter: Hydra's multirun hooks in, one parent MLflow
-run (``sweeps.parent.SweepParent``) out, opened and ended by the recorder.
-
-``on_multirun_start`` (the launching process) plans the sweep (the job list Hydra's basic
-sweeper runs, from the same overrides), checks it (one line, exit 2, nothing created),
-starts the launcher's workers and asks the recorder to open the parent. Each job's
-``on_job_start`` publishes the sweep to the job (``current()``), whichever process runs
-it, so that its run becomes a child of the parent. ``on_multirun_end`` has the recorder
-summarise and end the parent; the command does it on an error or a signal (Hydra 1.3
-skips ``on_multirun_end`` when a job raises).
-"""
+"""The sweep's Hydra callback, a thin adapter: ``on_multirun_start`` plans and checks the
+sweep and has the recorder open its parent; each job's ``on_job_start`` publishes the sweep
+to the job, in whichever process runs it; ``on_multirun_end`` has the parent summarised."""
 
 from __future__ import annotations
 
@@ -26,7 +18,6 @@ from rnnlab.cli.launchers import (
     check_launcher,
     scrub_hydra_files,
     start_ray,
-    warm_joblib_workers,
     worker_tags,
 )
 from rnnlab.config import (
@@ -161,7 +152,6 @@ class MlflowSweepCallback(Callback):
         missing = missing_config_dirs(folders)
         if missing:
             raise SweepRefused(missing)
-        warm_joblib_workers(config)
         start_ray(config)
         sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
         try:  # Hydra makes it next, and would stop with a traceback after the parent opened

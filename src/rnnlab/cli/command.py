@@ -1,13 +1,6 @@
-"""A command's work and its recording, and how it ends.
-
-``run(work, prog)``: ``work(recorder)`` (a Hydra app, a rerun) runs its jobs through the
-recorder interface (``jobs.recorder``). Where it may fork (``proc.link.can_fork``: Linux),
-the work runs in a forked worker while this process, the one the user started, imports
-MLflow and records what the worker forwards: one core computes and draws, the other
-records (a sweep records job k while job k+1 is computed). Elsewhere it all runs here.
-Either way the recorder of this process ends every run it opened and says the last line,
-and ``run`` returns the exit status: the work's, 1 where jobs failed, 130 after a signal.
-"""
+"""A command's work and its recording: ``work(recorder)`` in a forked worker where the
+platform may fork (this process, the one the user started, records what it forwards),
+else here; the recorder ends every run it opened and says the last line."""
 
 from __future__ import annotations
 
@@ -27,6 +20,7 @@ def run(work: Callable[[Any], int], prog: str, fork: bool = True) -> int:
     """Run ``work`` with this process recording (see the module's docstring)."""
     recorder = recording.LocalRecorder(prog)
     recording.use(recorder)
+    signals.on_first_signal(recorder.note_signal)
     signals.on_second_signal(lambda _why: recorder.emergency())
     try:
         if fork and link.can_fork():

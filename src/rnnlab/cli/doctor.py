@@ -1,16 +1,5 @@
-"""``rnnlab-doctor``: find (and end) runs left RUNNING by a process that no longer exists.
-
-Every run records the process that owns it (``rnnlab.host``, ``rnnlab.pid``,
-``rnnlab.pid_start``). A run is *orphaned* when it is RUNNING and its owner, on this
-host, is gone (or its pid now belongs to another process): a ``kill -9``, a power cut,
-a store that could not take the run's end. ``rnnlab-doctor`` lists them;
-``--repair`` ends them KILLED, and a sweep's parent among them gets its summary first
-(every job of its plan: the ones that never started counted as such). Runs owned by
-processes on other hosts cannot be checked from here: they are listed as unknown, and
-``--repair --other-hosts`` ends them too (when you know those processes are gone).
-
-``rnnlab`` itself says in one line when the store it records to holds orphans.
-"""
+"""``rnnlab-doctor``: runs left RUNNING by a process that no longer exists (their owner's
+tags), listed; ``--repair`` ends them KILLED, a sweep's parent with its summary."""
 
 from __future__ import annotations
 

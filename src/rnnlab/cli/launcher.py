@@ -1,15 +1,6 @@
-"""rnnlab's launcher (``hydra/launcher=rnnlab``, the plugin in ``hydra_plugins``): Hydra's
-basic launcher, every job in this process, one after another, with each job's config
-composed ahead.
-
-Composing a job's config takes ~0.1 s of Hydra; a job of the lab's sweep ~0.1 s more.
-Where a process may fork (``proc.link.can_fork``), a ``Composer`` (a forked copy of this
-process) composes the batch's jobs in order with Hydra's own loader and hands each over
-through a pipe (pickled in ~1 ms): job k+1 is composed while job k runs (and, in the
-``rnnlab`` command, job k-1 is recorded). The pipe's buffer keeps it a few jobs ahead, so
-memory stays flat. A job it did not compose next, or failed to, is composed here (Hydra's
-own error then). Signals are looked at between jobs.
-"""
+"""rnnlab's launcher (``hydra/launcher=rnnlab``): Hydra's basic launcher, each job's config
+composed ahead by a forked ``Composer`` (job k+1 composed while job k runs) where the
+platform may fork; the batch's covering jobs composed first, so a config error stops it."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Hydra's launchers as rnnlab runs them: joblib's workers started (and warmed up)
-while the sweep is planned, a local Ray instance on loopback, the tags a worker adds.
+"""Hydra's launchers as rnnlab runs them: joblib's settings checked, a local Ray instance
+on loopback (or a cluster joined), the tags a worker's run gets, Hydra's files scrubbed.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ RNNLAB_LAUNCHER = "hydra_plugins.rnnlab_launcher.RnnlabLauncher"
 # --- joblib's workers ---------------------------------------------------------------
 
 JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
-_warming: list = []  # the thread starting joblib's workers, joined before the launch
 
 
 def check_launcher(config: DictConfig) -> None:
@@ -38,54 +37,6 @@ def check_launcher(config: DictConfig) -> None:
                 f"hydra.launcher.n_jobs={n} is not allowed: a number of worker processes "
                 "(>= 1), or -1 for one per core (-2: all but one, ...)"
             )
-
-
-def warm_joblib_workers(config: DictConfig) -> None:
-    """With ``hydra/launcher=joblib``: start joblib's worker processes now, and have them
-    import rnnlab and MLflow (~2 s each), while this process composes every job; the
-    launcher's ``Parallel`` then reuses them (joblib keeps one reusable pool)."""
-    import threading
-
-    launcher = config.hydra.launcher
-    if launcher.get("_target_") != JOBLIB_LAUNCHER:
-        return
-    from joblib import Parallel, delayed
-
-    # what the launcher passes to Parallel, so that joblib reuses the pool it starts here
-    kwargs = {str(k): v for k, v in plain(launcher).items() if k != "_target_"}
-    kwargs["backend"] = "loky"
-    for key in ("n_jobs", "pre_dispatch", "batch_size"):
-        try:
-            kwargs[key] = int(kwargs[key])
-        except (TypeError, ValueError, KeyError):
-            pass
-    n = kwargs.get("n_jobs", -1)
-    n = os.cpu_count() or 1 if not isinstance(n, int) or n < 1 else n
-
-    def warm() -> None:
-        try:
-            Parallel(**kwargs)(delayed(_warm_up_worker)() for _ in range(n))
-        except Exception:  # only a head start: the launcher starts the pool itself
-            pass
-
-    thread = threading.Thread(target=warm, name="rnnlab-warm-joblib", daemon=True)
-    thread.start()
-    _warming.append(thread)
-
-
-def _warm_up_worker() -> None:
-    from rnnlab.proc import startup
-
-    startup.quiet_gc()  # the imports' own garbage collections cost ~18% of them
-    from rnnlab.store import client  # noqa: F401 (MLflow and rnnlab's store, imported)
-
-    startup.settle_gc()
-
-
-def joined_warm_up() -> None:
-    """Wait for joblib's workers to be started (before the launcher uses the pool)."""
-    while _warming:
-        _warming.pop().join()
 
 
 def worker_tags() -> dict[str, str]:

@@ -1,15 +1,6 @@
-"""``rnnlab-rerun RUN_ID [OVERRIDE ...]``: rerun a logged run (or a whole sweep) from the
-MLflow store alone.
-
-The run's ``config/overrides.yaml`` (read with ``yaml.safe_load``, never a pickle) is
-composed again with Hydra's compose API, new overrides applied on top in Hydra's
-grammar. Before anything runs, the recomposed config (without the new overrides) is
-checked against the logged ``config/config.yaml``: if ``conf/`` has changed since, the
-rerun refuses with the keys that differ instead of quietly computing something else.
-The new run lands in the original's experiment, tagged ``rerun_of=RUN_ID``. A sweep's
-parent reruns every job of its plan (``sweep/jobs.json``: the jobs that ran and the ones
-an interruption kept from running) under a new parent.
-"""
+"""``rnnlab-rerun RUN_ID [OVERRIDE ...]``: a logged run (or a whole sweep) composed again from
+its ``config/overrides.yaml`` and checked against its ``config/config.yaml`` before it
+runs again, as a new run tagged ``rerun_of`` (a sweep: every planned job, a new parent)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,5 @@
-"""``rnnlab-rerun PARENT_RUN_ID --resume``: a sweep interrupted (or with failed jobs)
-finished under its own parent. The jobs of its plan (``sweep/jobs.json``) that did not
-finish run again, each composed and checked as a rerun is (``cli.rerun``), as children
-of the same parent, which is taken over (``store.runs.reopen``) and summarised anew:
-every planned job once, its finished attempt standing for it, an earlier attempt kept as
-a child (``attempt_of``), as Ray's retries are. A search (a sweeper that chose its jobs)
-is refused: resuming it would continue its study, whose state rnnlab does not keep."""
+"""``rnnlab-rerun PARENT_RUN_ID --resume``: the planned jobs of a sweep that did not finish,
+run again (checked as a rerun is) under the same parent, which is summarised anew."""
 
 from __future__ import annotations
 

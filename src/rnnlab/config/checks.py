@@ -1,10 +1,5 @@
-"""Config schemas (dataclasses registered in Hydra's ConfigStore) and value checks.
-
-YAML files under ``conf/`` are the interface; each extends a schema stored here, so a
-wrong type or an unknown key fails at composition with the key named. Ranges that a
-type cannot express (eta_minus in (0, 1), ...) are checked by ``validate``, which
-raises ``ConfigError`` naming the key, the value and what is allowed.
-"""
+"""Value checks: ``validate`` holds every value to what a type cannot express (a range, a
+bound) and raises ``ConfigError`` naming the key, the value and what is allowed."""
 
 from __future__ import annotations
 
@@ -52,6 +47,7 @@ from rnnlab.config.schema import (
     RPropConfig,
     TrackingConfig,
 )
+from rnnlab.console import redact
 from rnnlab.core.data import RECIPES
 
 # --- value checks -------------------------------------------------------------------
@@ -70,52 +66,38 @@ def _positive(x: Any) -> bool:
     return _finite(x) and x > 0
 
 
+def _in(key: str, v: Any, lo: float, hi: float, ends: str = "[]", integer: bool = False) -> None:
+    """``v`` in the interval from ``lo`` to ``hi`` (``ends``: "[]", "(]", "[)", "()")."""
+    ok = (isinstance(v, int) and not isinstance(v, bool)) if integer else _finite(v)
+    ok = ok and (v >= lo if ends[0] == "[" else v > lo) and (v <= hi if ends[1] == "]" else v < hi)
+    what = "an integer" if integer else "a number"
+    shown = [str(x) if isinstance(x, int) else f"{x:g}" for x in (lo, hi)]
+    _check(ok, key, v, f"{what} in {ends[0]}{shown[0]}, {shown[1]}{ends[1]}")
+
+
 def _check_range(key: str, r: list[float]) -> None:
     ok = len(r) == 4 and all(map(_finite, r)) and r[0] < r[1] and r[2] < r[3]
     _check(ok, key, list(r), "four finite numbers [wx_min, wx_max, wrec_min, wrec_max], min < max")
-
-
-def _check_number(o: DictConfig, key: str, name: str, ok, allowed: str) -> None:
-    v = o[name]
-    _check(_finite(v) and ok(v), f"{key}.{name}", v, allowed)
 
 
 def _check_steps(o: DictConfig, key: str) -> None:
     """RProp's family: the initial step, the growth and shrink factors, the bounds (the
     lab's RProp may leave them null; iRprop's lower bound may be 0, as Igel and Hüsken
     set it)."""
-    _check_number(
-        o, key, "initial_step", lambda v: 0 < v <= MAX_STEP, f"a number in (0, {MAX_STEP:g}]"
-    )
-    _check_number(
-        o, key, "eta_plus", lambda v: 1 < v <= MAX_ETA_PLUS, f"a number in (1, {MAX_ETA_PLUS:g}]"
-    )
-    _check_number(o, key, "eta_minus", lambda v: 0 < v < 1, "a number in (0, 1)")
+    _in(f"{key}.initial_step", o.initial_step, 0, MAX_STEP, "(]")
+    _in(f"{key}.eta_plus", o.eta_plus, 1, MAX_ETA_PLUS, "(]")
+    _in(f"{key}.eta_minus", o.eta_minus, 0, 1, "()")
     lab = o.name == "rprop"
     for name in ("step_min", "step_max"):
         v = o[name]
         zero_ok = name == "step_min" and not lab
         ok = (v is None and lab) or (_finite(v) and (v >= 0 if zero_ok else v > 0))
         interval = f"{'[' if zero_ok else '('}0, {MAX_STEP:g}]"
-        _check(
-            ok and (v is None or v <= MAX_STEP),
-            f"{key}.{name}",
-            v,
-            f"{'null or ' if lab else ''}a number in {interval}",
-        )
+        allowed = f"{'null or ' if lab else ''}a number in {interval}"
+        _check(ok and (v is None or v <= MAX_STEP), f"{key}.{name}", v, allowed)
     if o.step_min is not None and o.step_max is not None:
-        _check(
-            o.step_min <= o.step_max,
-            f"{key}.step_min",
-            o.step_min,
-            f"at most {key}.step_max ({o.step_max})",
-        )
-
-
-def _check_rate(o: DictConfig, key: str) -> None:
-    _check_number(
-        o, key, "learning_rate", lambda v: 0 < v <= MAX_STEP, f"a number in (0, {MAX_STEP:g}]"
-    )
+        allowed = f"at most {key}.step_max ({o.step_max})"
+        _check(o.step_min <= o.step_max, f"{key}.step_min", o.step_min, allowed)
 
 
 def _check_optimizer(o: DictConfig, key: str) -> None:
@@ -123,23 +105,18 @@ def _check_optimizer(o: DictConfig, key: str) -> None:
     _check(o.get("name") in names, f"{key}.name", o.get("name"), f"one of {', '.join(names)}")
     if o.name in ("rprop", "irprop_minus", "irprop_plus"):
         _check_steps(o, key)
-    elif o.name == "gd":
-        _check_rate(o, key)
+        return
+    _in(f"{key}.learning_rate", o.learning_rate, 0, MAX_STEP, "(]")
+    if o.name == "gd":
         v = o.get("clip_norm")
-        _check(
-            v is None or (_positive(v) and v <= MAX_STEP),
-            f"{key}.clip_norm",
-            v,
-            f"null (no clipping) or a number in (0, {MAX_STEP:g}]",
-        )
+        allowed = f"null (no clipping) or a number in (0, {MAX_STEP:g}]"
+        _check(v is None or (_positive(v) and v <= MAX_STEP), f"{key}.clip_norm", v, allowed)
     elif o.name == "momentum":
-        _check_rate(o, key)
-        _check_number(o, key, "momentum", lambda v: 0 <= v < 1, "a number in [0, 1)")
+        _in(f"{key}.momentum", o.momentum, 0, 1, "[)")
     else:  # adam
-        _check_rate(o, key)
-        for name in ("beta1", "beta2"):
-            _check_number(o, key, name, lambda v: 0 <= v < 1, "a number in [0, 1)")
-        _check_number(o, key, "epsilon", lambda v: 0 < v <= 1, "a number in (0, 1]")
+        _in(f"{key}.beta1", o.beta1, 0, 1, "[)")
+        _in(f"{key}.beta2", o.beta2, 0, 1, "[)")
+        _in(f"{key}.epsilon", o.epsilon, 0, 1, "(]")
 
 
 GROUPS = ("data", "init", "optimizer", "plots", "tracking")  # one option each, required
@@ -198,16 +175,12 @@ def check_plots(p: Any) -> None:
     """The ``plots`` settings (also those a logged run is redrawn with); ConfigError on
     the first that is not allowed."""
     p = p if isinstance(p, DictConfig) else OmegaConf.create(p)
-    for f in p.figures:
-        _check(
-            f in FIGURES,
-            "plots.figures",
-            list(p.figures),
-            f"a list drawn from {', '.join(FIGURES)}",
-        )
+    figures = list(p.figures)
+    drawn = f"a list drawn from {', '.join(FIGURES)}"
+    _check(all(f in FIGURES for f in figures), "plots.figures", figures, drawn)
     _check(p.format in FORMATS, "plots.format", p.format, f"one of {', '.join(FORMATS)}")
-    _check(10 <= p.dpi <= MAX_DPI, "plots.dpi", p.dpi, f"an integer in [10, {MAX_DPI}]")
-    _check(2 <= p.resolution <= 4000, "plots.resolution", p.resolution, "an integer in [2, 4000]")
+    _in("plots.dpi", p.dpi, 10, MAX_DPI, integer=True)
+    _in("plots.resolution", p.resolution, 2, 4000, integer=True)
     for key in ("overview", "zoom", "trajectory_zoom"):
         _check_range(f"plots.{key}", list(p[key]))
     for name, xy in p.points.items():
@@ -226,18 +199,8 @@ def validate(cfg: DictConfig) -> None:
         _check_keys(cfg.optimizer, "optimizer", OPTIMIZER_SCHEMAS[name])
     d = cfg.data
     _check(d.recipe in RECIPES, "data.recipe", d.recipe, f"one of {', '.join(RECIPES)}")
-    _check(
-        1 <= d.n_samples <= MAX_SAMPLES,
-        "data.n_samples",
-        d.n_samples,
-        f"an integer in [1, {MAX_SAMPLES}]",
-    )
-    _check(
-        1 <= d.seq_len <= MAX_SEQ_LEN,
-        "data.seq_len",
-        d.seq_len,
-        f"an integer in [1, {MAX_SEQ_LEN}]",
-    )
+    _in("data.n_samples", d.n_samples, 1, MAX_SAMPLES, integer=True)
+    _in("data.seq_len", d.seq_len, 1, MAX_SEQ_LEN, integer=True)
     _check(0 <= d.seed < 2**32, "data.seed", d.seed, "an integer in [0, 2**32)")
     seq = list(d.test_sequence)
     _check(
@@ -246,76 +209,41 @@ def validate(cfg: DictConfig) -> None:
         seq if len(seq) <= 20 else f"<{len(seq)} values>",
         f"a list of 1 to {MAX_TEST_SEQUENCE} finite numbers",
     )
-
     _check(_finite(cfg.init.wx), "init.wx", cfg.init.wx, "a finite number")
     _check(_finite(cfg.init.wrec), "init.wrec", cfg.init.wrec, "a finite number")
-
     _check_optimizer(cfg.optimizer, "optimizer")
-
     for rate_key in RATE_KEYS.values():
-        _check(
-            _positive(cfg[rate_key]) and cfg[rate_key] <= MAX_STEP,
-            rate_key,
-            cfg[rate_key],
-            f"a number in (0, {MAX_STEP:g}]",
-        )
+        _in(rate_key, cfg[rate_key], 0, MAX_STEP, "(]")
     _check(_positive(cfg.valley_loss), "valley_loss", cfg.valley_loss, "a finite number > 0")
+    _in("iterations", cfg.iterations, 1, MAX_ITERATIONS, integer=True)
+    tol, factor = cfg.tolerance, cfg.divergence.loss_factor
+    _check(tol is None or _positive(tol), "tolerance", tol, "null or a finite number > 0")
+    allowed = "null (no bound) or a finite number > 1"
     _check(
-        1 <= cfg.iterations <= MAX_ITERATIONS,
-        "iterations",
-        cfg.iterations,
-        f"an integer in [1, {MAX_ITERATIONS}]",
-    )
-    _check(
-        cfg.tolerance is None or _positive(cfg.tolerance),
-        "tolerance",
-        cfg.tolerance,
-        "null or a finite number > 0",
-    )
-    f = cfg.divergence.loss_factor
-    _check(
-        f is None or (_finite(f) and f > 1),
+        factor is None or (_finite(factor) and factor > 1),
         "divergence.loss_factor",
-        f,
-        "null (no bound) or a finite number > 1",
+        factor,
+        allowed,
     )
-
     g = cfg.gradcheck
     # where the check runs and how: the gradient at |w| > 10 overflows for long sequences;
     # a central difference step past 0.01 measures the curvature, not the gradient
-    for name in ("wx", "wrec"):
-        _check(
-            _finite(g[name]) and abs(g[name]) <= MAX_CHECK_POINT,
-            f"gradcheck.{name}",
-            g[name],
-            f"a number in [-{MAX_CHECK_POINT:g}, {MAX_CHECK_POINT:g}]",
-        )
-    _check(_positive(g.eps) and g.eps <= 0.01, "gradcheck.eps", g.eps, "a number in (0, 0.01]")
-    _check(_positive(g.rtol) and g.rtol < 1, "gradcheck.rtol", g.rtol, "a number in (0, 1)")
-
+    _in("gradcheck.wx", g.wx, -MAX_CHECK_POINT, MAX_CHECK_POINT)
+    _in("gradcheck.wrec", g.wrec, -MAX_CHECK_POINT, MAX_CHECK_POINT)
+    _in("gradcheck.eps", g.eps, 0, 0.01, "(]")
+    _in("gradcheck.rtol", g.rtol, 0, 1, "()")
     check_plots(cfg.plots)
-
     _check(cfg.task in TASKS, "task", cfg.task, f"one of {', '.join(TASKS)}")
     if cfg.task == "basin_map":
         b = cfg.basin
-        _check(
-            2 <= b.resolution <= MAX_BASIN_RESOLUTION,
-            "basin.resolution",
-            b.resolution,
-            f"an integer in [2, {MAX_BASIN_RESOLUTION}]",
-        )
+        _in("basin.resolution", b.resolution, 2, MAX_BASIN_RESOLUTION, integer=True)
         _check_range("basin.bounds", list(b.bounds))
         _check(_positive(b.tolerance), "basin.tolerance", b.tolerance, "a finite number > 0")
         _check(b.chunk >= 1, "basin.chunk", b.chunk, "an integer >= 1")
-        _check(
-            len(b.optimizers) >= 1,
-            "basin.optimizers",
-            dict(b.optimizers),
-            "at least one optimizer config",
-        )
+        allowed = "at least one optimizer config"
+        _check(len(b.optimizers) >= 1, "basin.optimizers", dict(b.optimizers), allowed)
         for name, o in b.optimizers.items():
             _check_optimizer(o, f"basin.optimizers.{name}")
-
     _check_tracking(cfg.tracking)
     m = cfg.step_metrics
     for kind in ("run", "sweep_job"):
@@ -331,12 +259,8 @@ def _check_name(key: str, value: Any) -> None:
     import re
 
     ok = isinstance(value, str) and len(value) <= MAX_NAME and re.fullmatch(NAME_PATTERN, value)
-    _check(
-        bool(ok),
-        key,
-        str(value),
-        f"a name of 1 to {MAX_NAME} letters, digits and _ . + - (not starting with . + -)",
-    )
+    allowed = f"a name of 1 to {MAX_NAME} letters, digits and _ . + - (not starting with . + -)"
+    _check(bool(ok), key, str(value), allowed)
 
 
 def _check_strings(cfg: DictConfig) -> None:
@@ -355,12 +279,8 @@ def _check_strings(cfg: DictConfig) -> None:
             if not isinstance(v, str):
                 continue
             limit = MAX_DESCRIPTION if key == "tracking.description" else MAX_TEXT
-            _check(
-                len(v) <= limit and v.isprintable(),
-                key,
-                v,
-                f"text of at most {limit} printable characters",
-            )
+            allowed = f"text of at most {limit} printable characters"
+            _check(len(v) <= limit and v.isprintable(), key, v, allowed)
 
 
 def _check_tracking(t: DictConfig) -> None:
@@ -368,7 +288,7 @@ def _check_tracking(t: DictConfig) -> None:
 
     uri = t.uri or ""
     scheme = urlsplit(uri).scheme.split("+")[0] if "://" in uri else ""
-    shown = _redacted(uri)
+    shown = redact(uri)
     _check(
         scheme in STORE_SCHEMES and (scheme != "sqlite" or uri.startswith("sqlite:///")),
         "tracking.uri",
@@ -378,12 +298,8 @@ def _check_tracking(t: DictConfig) -> None:
     )
     if scheme == "sqlite":
         path = Path(uri[len("sqlite:///") :])
-        _check(
-            bool(path.name) and not path.is_dir(),
-            "tracking.uri",
-            shown,
-            "an SQLite file, not a folder",
-        )
+        allowed = "an SQLite file, not a folder"
+        _check(bool(path.name) and not path.is_dir(), "tracking.uri", shown, allowed)
     name = t.experiment or ""
     _check(
         0 < len(name) <= MAX_EXPERIMENT_NAME and name == name.strip() and name.isprintable(),
@@ -393,15 +309,5 @@ def _check_tracking(t: DictConfig) -> None:
     )
     root = t.artifact_root
     if root and "://" in root:
-        _check(
-            root.startswith("file://"),
-            "tracking.artifact_root",
-            root,
-            "a local folder (or null: the tracking server decides)",
-        )
-
-
-def _redacted(uri: str) -> str:
-    from rnnlab.console import redact
-
-    return redact(uri)
+        allowed = "a local folder (or null: the tracking server decides)"
+        _check(root.startswith("file://"), "tracking.artifact_root", root, allowed)

@@ -1,20 +1,11 @@
-"""The recorder: the one interface through which a job reaches MLflow, and the one place
-that says what became of a run (its console line, the command's last line).
-
-    open_run(key, spec)           the run created (params, tags, config files)
-    record(key, record)           metrics, tags, the dataset, artifact folders, the model
-    end(key, status, error)       FINISHED / FAILED / KILLED, and the run's console line
-    open_sweep(parent) -> Reply   a sweep's parent run (``sweeps.parent.SweepParent``)
-    end_sweep(key, interrupted)   its summary, and its end
-
-``LocalRecorder`` records in this process. The ``rnnlab`` command's worker calls the same
-methods on a ``proc.link.Forwarder`` to the ``LocalRecorder`` of the process the user
-started (``ASKS``: the calls that are answered). After a signal a recorder opens nothing
-more, records nothing more, and ends what it has KILLED.
-"""
+"""The recorder interface, the one way a job reaches MLflow: ``open_run``, ``record``, ``end``,
+``open_sweep``, ``end_sweep``. ``LocalRecorder`` records here; a ``proc.link.Forwarder``
+sends the calls to one in another process (``ASKS``: those answered). It says what became
+of each run; after a signal it opens and records nothing more and ends what it has KILLED."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -109,14 +100,18 @@ class LocalRecorder:
 
         from rnnlab.store import client, experiments, lineage, log, models, query, runs, ui  # noqa: F401
 
+    def note_signal(self) -> None:
+        """Note how many runs had been started or ended when the first signal came (what
+        the interrupted line reports is what ended after it)."""
+        if self.mark is None:
+            runs = sys.modules.get("rnnlab.store.runs")  # (none recorded if not imported)
+            self.mark = len(runs.history) if runs is not None else 0
+
     def stopping(self) -> bool:
         """Whether a signal came (then nothing more is opened or recorded)."""
         if signals.received() is None:
             return False
-        if self.mark is None:
-            from rnnlab.store import runs
-
-            self.mark = len(runs.history)
+        self.note_signal()
         return True
 
     def say(self, line: str, err: bool = False) -> None:

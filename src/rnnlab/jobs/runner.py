@@ -1,15 +1,6 @@
-"""One job, one path, whatever launched it (the ``rnnlab`` command, a sweep's job under any
-launcher, a rerun, a resumed job, ``rnnlab.run``):
-
-    recorder.open_run   first, so that a crash or a signal is recorded
-    compute and write   pure numerics, then the files (CSV, JSON, figures)
-    recorder.record     what the run holds
-    recorder.end        FINISHED; FAILED with the error; KILLED on a signal
-
-A training run and a basin map are the same steps with another compute (``Job.kind``).
-Signals are looked at between the steps and inside the numerics (each iteration, each
-chunk of starts), never inside a write.
-"""
+"""One job, one path, whatever launched it: ``recorder.open_run`` (first, so that a crash is
+recorded), compute and write, ``recorder.record``, ``recorder.end``. A basin map is the same
+steps with another compute. Signals are looked at between the steps and in the numerics."""
 
 from __future__ import annotations
 

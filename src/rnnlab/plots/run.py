@@ -1,14 +1,6 @@
-"""Every figure of a run. Each function takes data and returns a matplotlib Figure.
-
-Object-oriented matplotlib only (``Figure``, never pyplot): no global state, no GUI
-backend, and the caller saves, logs and closes. Loss surfaces come from the closed form
-in ``rnn``, so high resolutions cost milliseconds.
-
-Drawn for speed as well as for reading: every figure has fixed margins (no constrained
-layout, which cost ~0.4 s a figure), text is plain Unicode (wx, ξ, 10⁴; no mathtext,
-~1 s a run), and a loss surface is a banded image (one colour per log level, as filled
-contours would draw it, at the grid's resolution) rather than contour polygons.
-"""
+"""A run's figures, each a function of data returning a Figure. Drawn for speed as well:
+fixed margins (no constrained layout), plain Unicode text (no mathtext), a loss surface as
+a banded image of the closed form at the grid's resolution."""
 
 from __future__ import annotations
 

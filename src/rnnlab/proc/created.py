@@ -1,15 +1,6 @@
-"""What a job created on disk, so that a job refused before it was recorded removes
-exactly that and nothing of the user's.
-
-Hydra makes a run's folder (``hydra.run.dir``, with any missing parents) and writes its
-own files there (``.hydra/``, the job's log), and rnnlab its ``artifacts/``, before the
-job is recorded. A user may point that folder anywhere: at the current folder
-(``hydra.run.dir=.``), at a folder holding their files, at one that exists and is
-empty. ``note`` looks before Hydra creates anything (rnnlab's callback calls it from
-``on_run_start``); ``remove`` later takes away only the job's own entries (``.hydra``,
-``artifacts``, ``multirun.yaml``, ``*.log``) that were not there then, and only the
-folders it made, each only once it is empty. A folder that was not noted is never touched.
-"""
+"""What a job created on disk: ``note`` looks at a run folder before Hydra makes it;
+``remove`` takes away only the job's own new entries (``.hydra``, ``artifacts``, logs, a
+sweep's job folders of nothing else) and the folders it made, never a file of the user's."""
 
 from __future__ import annotations
 

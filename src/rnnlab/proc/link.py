@@ -1,12 +1,6 @@
-"""Two processes, one per core: a forked worker calls an object that lives in the process
-that started it, through a pipe.
-
-In the worker a ``Forwarder`` stands for the object: a method call is sent as (name, args)
-and returns at once; for the names in ``asks`` it returns a ``Reply``, read from the pipe
-when ``get`` is called. ``Worker`` is the other end: it forks, yields the calls in order
-and answers the asks. Where ``fork`` is missing or unsafe (Windows, macOS) ``can_fork`` is
-False, and callers use the object itself in one process (``Ready`` stands for its answers).
-"""
+"""A forked worker calling an object of the process that started it: ``Forwarder`` sends
+(name, args) and returns at once (a ``Reply`` for the asks); ``Worker`` forks and yields the
+calls. ``can_fork``: False where fork is missing or unsafe (one process then)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,7 @@
-"""Signals, cooperatively: a handler only notes that SIGINT, SIGTERM or SIGHUP came (the
-first); the code looks at safe points (each iteration or chunk, before a store write,
-between jobs) with ``check``, which raises ``Interrupted`` there. So nothing is raised
-inside a write or an import. A second signal ends the process at once, after the hooks
-given to ``on_second_signal`` (the journal of runs left open, one line). The only module
-that installs signal handlers; SIGHUP only where the platform has it.
-"""
+"""Signals, cooperatively (the one module that installs handlers): a handler notes the first
+SIGINT, SIGTERM or SIGHUP; ``check`` raises ``Interrupted`` at the code's safe points; a
+second signal ends the process at once, after the hooks given to ``on_second_signal``.
+``on_first_signal`` hooks note the moment of the first."""
 
 from __future__ import annotations
 
@@ -31,6 +28,7 @@ class Interrupted(KeyboardInterrupt):
 
 
 _received: int | None = None  # the first signal
+_first: list[Callable[[], None]] = []  # run as the first signal is noted
 _second: list[Callable[[str], None]] = []  # run on a second signal, before the exit
 
 
@@ -38,6 +36,8 @@ def _note(signum: int, _frame: Any) -> None:
     global _received
     if _received is None:
         _received = signum
+        for first in _first:
+            first()
         return
     for hook in _second:  # a second signal: end now
         try:
@@ -65,6 +65,11 @@ def check() -> None:
         raise Interrupted(_received)
 
 
+def on_first_signal(hook: Callable[[], None]) -> None:
+    """Run ``hook()`` (in the signal handler: keep it to a note) as the first signal comes."""
+    _first.append(hook)
+
+
 def on_second_signal(hook: Callable[[str], None]) -> None:
     """Run ``hook(first signal's name)`` when a second signal ends the process."""
     _second.append(hook)
@@ -88,6 +93,7 @@ def forget() -> None:
     """Forget the signal noted and the hooks (a process just forked: its own start)."""
     global _received
     _received = None
+    _first.clear()
     _second.clear()
 
 

@@ -1,10 +1,5 @@
-"""Garbage collection around a process's start-up: off while it imports, back on after.
-
-``cli.app.cli`` turns collection off while the ``rnnlab`` command imports (the imports'
-own collections cost ~18% of their time); ``settle_gc`` ends that once start-up is over,
-in whichever process gets there: the recorder when it opens the store, the worker at
-its first job, a joblib worker after its warm-up, the sweeper's composer when forked.
-"""
+"""Garbage collection off while a command imports (its collections cost ~18% of start-up),
+back on, start-up's objects frozen, once start-up is over (``settle_gc``)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,5 @@
-"""The store layer: everything MLflow. ``uris`` (where the store is), ``client`` (one
-client per store and process, the journal of ends), ``experiments``, ``log`` (tags,
-batches, datasets, the model), ``query`` (searches, downloads), ``runs`` (a run's
-lifecycle), ``orphans``, ``records`` (a logged run read back), ``ui`` (what the MLflow UI
-is handed). Runs are handled through an explicit ``MlflowClient`` and run id (no global
-"active run"), so the same code serves a single job, a job inside a sweep, and the
-Python API. MLflow's settings are made here, before any of them imports mlflow."""
+"""The store layer: everything MLflow, through an explicit client and run id. MLflow's
+settings are made here, before any of its modules imports mlflow."""
 
 from __future__ import annotations
 

@@ -1,11 +1,6 @@
 """What identifies the code that made a run: rnnlab's version, its own checkout's commit
-(only when it runs from one), the environment's lock file, the libraries' versions.
-
-rnnlab installed from a wheel (``pip install``, ``uv add``) has no checkout: a run then
-carries no git tags, rather than the commit of whatever repository surrounds the user's
-environment. A checkout is an editable install (PEP 610's ``direct_url.json`` names its
-folder) that holds this very package.
-"""
+when it runs from one (an editable install holding this package; never the user's
+repository), the lock file of the environment's uv project, the libraries' versions."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""What gets logged onto a run: batches of metrics, params and tags, the dataset, files.
-
-Runs are handled through an explicit ``MlflowClient`` and run id (no global "active run"),
-so the same code serves a single job, a job inside a sweep, and the Python API.
-"""
+"""What gets logged onto a run: batches of metrics, params and tags, the dataset, files,
+tables."""
 
 from __future__ import annotations
 

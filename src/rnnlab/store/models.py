@@ -1,13 +1,6 @@
-"""The trained network as an MLflow pyfunc model on its run, ``runs:/RUN_ID/model``, logged
-through the explicit client: nothing of MLflow's process-wide state is touched.
-
-The model is saved into a folder (``mlflow.pyfunc.save_model``: the code of
-``pyfunc_model.py``, no pickle; the weights as its artifact; a tensor signature and an input
-example; its requirements given, so MLflow infers nothing), then uploaded. A store with
-MLflow 3's logged models gets a logged model linked to the run (the UI's Models column); a
-2.x tracking server, which has none, gets the same folder as the run's artifacts
-``model/``. Either way ``mlflow.pyfunc.load_model("runs:/RUN_ID/model")`` loads it.
-"""
+"""The trained network as the run's pyfunc model ``model`` (``runs:/RUN_ID/model``), saved and
+uploaded through the client: a logged model where the store has MLflow 3's, else (a 2.x
+server) the run's artifacts."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""Runs left RUNNING: those of this host whose process is gone (orphans), those of
-other hosts, and the one-line hint the rnnlab command prints when a store holds orphans.
-Cheap to import (MLflow is imported where a store is read): the command turns the hint
-on (``offer_hints``) before it forks its worker.
-"""
+"""Runs left RUNNING by processes that are gone (orphans), those of other hosts, and the
+hint the rnnlab command prints once per store that holds orphans."""
 
 from __future__ import annotations
 

@@ -1,12 +1,6 @@
-"""The journal of run ends a store could not take (a full disk, a server gone): one JSON
-line per run in ``$RNNLAB_STATE_DIR/pending.jsonl`` (default ``~/.local/state/rnnlab``),
-the store's URI without its password, written on the next start against that store.
-
-Processes append to it at once (joblib's workers) while another applies it: every change
-holds the journal's lock (``filelock``), so no entry is lost. A line that cannot be read is
-set aside in ``pending.jsonl.bad`` with one line saying so; a run the store no longer has
-is dropped with one line.
-"""
+"""The journal of run ends a store could not take: one JSON line per run (the URI without
+its password) in ``$RNNLAB_STATE_DIR/pending.jsonl``, written on the next start against
+that store, every change under the journal's lock; unreadable lines set aside."""
 
 from __future__ import annotations
 

@@ -1,11 +1,5 @@
-"""The trained network as an MLflow pyfunc model, logged "from code" (no pickle).
-
-MLflow copies this file into each logged model; the weights travel as the model's
-artifact ``weights`` (a JSON file {"wx": ..., "wrec": ...}). Sequences in (rows of
-numbers), the network's outputs (its estimates of their sums) out, computed with the
-forward pass of lab 8. Needs only numpy and mlflow, so the model loads and serves
-without rnnlab.
-"""
+"""The trained network as an MLflow pyfunc model "from code" (copied into each model, no
+pickle; the weights its artifact ``weights``): sequences in, their estimated sums out."""
 
 import json
 

@@ -1,9 +1,5 @@
-"""A logged run read back from the store: config, data, trajectory, gradient curves.
-
-Everything a figure needs is logged as plain files (CSV, JSON, YAML) by the runner;
-this module turns them back into the objects the runner had, bit for bit (floats are
-written with 17 significant digits, which round-trip exactly).
-"""
+"""A logged run read back from its artifacts (config, data, trajectory, gradient curves),
+bit for bit: floats are written with 17 significant digits."""
 
 from __future__ import annotations
 

@@ -1,9 +1,6 @@
-"""A run's life in the store: started with the process that owns it on it (tags
-``rnnlab.host``, ``rnnlab.pid``, ``rnnlab.pid_start``), ended FINISHED, FAILED (the error
-recorded) or KILLED. A store that cannot take the end keeps it in the journal
-(``store.pending``). Only SIGKILL or a power cut leaves a run RUNNING: its recorded owner
-lets ``rnnlab-doctor`` tell such an orphan from a live run.
-"""
+"""A run's life in the store: started with its owner on it (host, pid, start time), ended
+FINISHED, FAILED (the error recorded) or KILLED, the end kept in the journal where the
+store cannot take it."""
 
 from __future__ import annotations
 

@@ -1,21 +1,6 @@
-"""What rnnlab hands to the MLflow UI: links that open on the training view, the
-experiment's saved view "rnnlab: results", and run names that tell sweeps apart.
-
-MLflow 3.17's UI (read from its source, ``mlflow/server/js``) decides between its GenAI
-and "Model training" views from the URL's ``workflowType``, else from the browser's
-``localStorage`` (``mlflow.workflowType_v1``, GenAI on a fresh browser); the experiment
-tag ``mlflow.experimentKind`` is not consulted. Its own links (the experiment list, the
-breadcrumbs) drop ``workflowType``, so every link rnnlab prints carries it, and the README
-names the one click that sets it for good (the "Model training" toggle on a page whose URL
-does not carry it).
-
-The runs table shows only MLflow's default columns (Source, Models, Dataset) until a user
-picks more, and charts draw the first 10 runs: both are UI state, kept per browser. A
-*saved view* (an experiment tag ``mlflow.sharedViewState.<id>`` holding the view's JSON,
-listed under the runs table's "Views" menu and opened by ``?viewStateShareKey=<id>``) is
-the one piece of that state an experiment can carry: rnnlab keeps one per experiment with
-the columns a comparison needs and every run drawn.
-"""
+"""What rnnlab hands to the MLflow UI: links that open on the training view (MLflow 3.17's
+UI takes the view from the URL's ``workflowType``; its own links drop it), the experiment's
+saved view "rnnlab: results" (an experiment tag: columns, every run drawn), sweep names."""
 
 from __future__ import annotations
 

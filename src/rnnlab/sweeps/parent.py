@@ -1,12 +1,6 @@
-"""A sweep's parent run as a plain, picklable object, ``SweepParent``: what the sweep was
-started from (its config, plan, name and folder) and the store side of its life. ``open``
-makes the store and the experiment once (a fresh store's migrations and experiment
-creation race when several processes do them) and opens the parent; ``start`` opens a
-rerun's parent; ``resume`` takes over one left open; ``finalize`` ends children left
-RUNNING, reads the children back, gives the parent its summary (table, metrics,
-description, comparison figures, the best run's model) and ends it FINISHED, FAILED or
-KILLED. A recorder (``jobs.recorder``) holds the parents it opened.
-"""
+"""A sweep's parent run as a plain, picklable object: ``open`` (store, experiment and parent
+created once), ``start`` (a rerun's), ``resume`` (one left open), ``finalize`` (children
+read back from the store, the summary logged, the parent ended)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,5 @@
-"""A sweep's plan: the jobs Hydra's basic sweeper will run, from the same overrides,
-checked before anything is created (a task that cannot be swept, an option that does
-not exist, a sweep too long), and the params its parent run records. A sweeper that
-decides its jobs as it goes (Optuna's, Nevergrad's, Ax's: a *search*) has a plan too:
-its search space (each searched key and its distribution, as written), its settings
-(the sampler and its seed), and, once it has ended, the jobs it ran.
-"""
+"""A sweep's plan: the jobs Hydra's basic sweeper runs (or a searching sweeper's space and
+settings), checked before anything is created, and the params its parent records."""
 
 from __future__ import annotations
 
