@@ -15,7 +15,7 @@ Two searches, each with the sampler of ``experiment=optimizer_learning_rates_opt
 - *median objective*: a trial trains its rate from the 3 starts and reports their
   median (3 jobs a trial), the grid's own criterion;
 - *the experiment as run*: a trial is one job from ``steady`` (what
-  ``rnnlab -m hydra/sweeper=optuna experiment=optimizer_learning_rates_optuna`` does);
+  ``rnnlab -m experiment=optimizer_learning_rates_optuna`` does);
   its best-so-far rate is then judged by the median over the 3 starts.
 
 Every job is rnnlab's own computation (``rnnlab.jobs.compute``, the maths a sweep job

@@ -108,16 +108,21 @@ def cli_environment() -> dict[str, str]:
 
 
 def run_cli(
-    args: list[str], cwd: Path, timeout: float = 300, script: str = "rnnlab"
+    args: list[str],
+    cwd: Path,
+    timeout: float = 300,
+    script: str = "rnnlab",
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
-    """Run an installed console script in a subprocess."""
+    """Run an installed console script in a subprocess (its output read as UTF-8)."""
     return subprocess.run(
         cli_command(args, script),
         cwd=cwd,
         capture_output=True,
-        text=True,
+        encoding="utf-8",
+        errors="backslashreplace",
         timeout=timeout,
-        env=cli_environment(),
+        env=cli_environment() if env is None else env,
     )
 
 

@@ -380,8 +380,9 @@ EXPECT: dict[str, Callable[[Workspace, Snippet], None]] = {
     "'optimizer.learning_rate=tag(log,interval(0.0001,1))' init=steady": prints(
         "20 jobs, ", "Best: #", " adam-steady learning_rate="
     ),
-    "uv run rnnlab -m hydra/sweeper=optuna experiment=optimizer_learning_rates_optuna "
-    "optimizer=adam": prints("20 jobs, ", "Best: #14 adam-steady learning_rate=0.02564"),
+    "uv run rnnlab -m experiment=optimizer_learning_rates_optuna optimizer=adam": prints(
+        "20 jobs, ", "Best: #14 adam-steady learning_rate=0.02564"
+    ),
     "uv run rnnlab -m experiment=gd_learning_rates": prints("Best learning rate: 1e-05"),
     "uv run rnnlab -m experiment=compare_starts gd_learning_rate=1e-05": compare_starts,
     # the README says conf/config.yaml's rates are this study's result: it checks that

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from importlib.metadata import version
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -212,3 +214,23 @@ def test_rerun_of_a_sweep_parent_reruns_every_child(tmp_path):
     # the new parent's id, then one line per job
     assert new.info.run_id in proc.stdout.splitlines()[0]
     assert sum(ln.startswith("[job ") for ln in proc.stdout.splitlines()) == 3
+
+
+def test_rerun_of_a_sweep_whose_job_was_killed_before_it_logged_its_config(tmp_path):
+    """A job killed at its start (kill -9 to the sweep) has a run but no config/: the
+    sweep's plan composes it again; a FINISHED job without its config is refused."""
+    new_store(tmp_path / "outputs" / "mlflow.db")
+    proc = run_cli(["-m", "init=steady,vanish", "iterations=20", "plots=none"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    client = MlflowClient(f"sqlite:///{tmp_path}/outputs/mlflow.db")
+    runs = client.search_runs(["1"])
+    (parent,) = [r for r in runs if r.data.tags.get("sweep") == "true"]
+    kid = next(r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id)
+    artifacts = Path(kid.info.artifact_uri.removeprefix("file://"))
+    shutil.rmtree(artifacts / "config")
+    proc = run_cli([parent.info.run_id], cwd=tmp_path, script="rnnlab-rerun")
+    assert proc.returncode == 2 and "has no logged config" in proc.stderr, proc.stderr
+    client.set_terminated(kid.info.run_id, "KILLED")
+    proc = run_cli([parent.info.run_id], cwd=tmp_path, script="rnnlab-rerun")
+    assert proc.returncode == 0, proc.stderr
+    assert "2 jobs, 2 finished, 0 diverged, 0 failed" in proc.stdout

@@ -27,10 +27,13 @@ def guest() -> Iterator[None]:
     """Run the block as a guest in the caller's process: whatever it changes of the
     process-wide state (see the module's docstring) is put back afterwards, and rnnlab's
     quiet console (no MLflow log lines, warnings or progress bars) holds only inside."""
+    from rnnlab import console
+
+    filters, showwarning = list(warnings.filters), warnings.showwarning
+    console.others_warn_only()  # (a caller's -W error: their imports' warnings are not ours)
     import hydra  # noqa: F401  (imported first: their import-time set-up is theirs)
     import mlflow  # noqa: F401
 
-    from rnnlab import console
     from rnnlab.frameworks import hydra_restored
     from rnnlab.proc import signals
 
@@ -38,8 +41,8 @@ def guest() -> Iterator[None]:
         "environ": dict(os.environ),
         "cwd": os.getcwd(),
         "loggers": _loggers(),
-        "filters": list(warnings.filters),
-        "showwarning": warnings.showwarning,
+        "filters": filters,
+        "showwarning": showwarning,
         "signals": signals.handlers(),
         "gc": gc.isenabled(),
     }
@@ -84,14 +87,12 @@ def run(overrides: Sequence[str] = (), output_dir: str | Path | None = None):
     if isinstance(overrides, str | bytes):
         raise TypeError(f"overrides must be a list of strings, e.g. [{overrides!r}]")
     with guest():
-        from rnnlab.config import compose, to_container, validate, with_search_path
+        from rnnlab.config import with_search_path
         from rnnlab.errors import StoreFailed
         from rnnlab.jobs import recorder as recording
         from rnnlab.jobs import results, runner
 
-        cfg = compose(list(overrides))
-        validate(cfg)
-        config = to_container(cfg)
+        cfg, config = _composed(list(overrides))
         out = (
             Path(output_dir)
             if output_dir
@@ -125,6 +126,28 @@ def run(overrides: Sequence[str] = (), output_dir: str | Path | None = None):
             gradcheck=result.gradcheck,
             summary=result.summary,
         )
+
+
+def _composed(overrides: list[str]) -> tuple[Any, dict[str, Any]]:
+    """The config of ``overrides``, validated, and as plain containers; ConfigError (one
+    line) for what the command refuses in one line: an override Hydra cannot read or
+    apply, an option that does not exist, a value of the wrong type, an interpolation
+    that does not resolve."""
+    from rnnlab.cli.errors import override_errors
+    from rnnlab.config import compose, to_container, validate
+    from rnnlab.errors import ConfigError, user_error
+
+    problem = override_errors(overrides)
+    if problem is None:
+        try:
+            cfg = compose(overrides)
+            validate(cfg)
+            return cfg, to_container(cfg)
+        except Exception as exc:
+            problem = user_error(exc)
+            if problem is None or isinstance(exc, ConfigError):
+                raise
+    raise ConfigError("overrides", overrides, "", message=problem) from None
 
 
 def _caller_run(tracking_uri: str) -> tuple[str, str] | None:

@@ -9,6 +9,7 @@ import os
 import re
 import sys
 import warnings
+from typing import Any
 
 VERBOSE_ENV = "RNNLAB_VERBOSE"
 # Libraries whose log lines and warnings are for their own developers, not our users.
@@ -44,9 +45,23 @@ def _showwarning(message, category, filename, lineno, file=None, line=None):
     _show_warning(message, category, filename, lineno, file, line)
 
 
+OTHERS = r"(?!rnnlab(\.|$))"  # a warning's module that is not rnnlab's
+
+
+def others_warn_only() -> None:
+    """Warnings made errors (``-W error``, ``PYTHONWARNINGS=error::DeprecationWarning``)
+    stay errors in rnnlab's own modules; the libraries' are shown instead, once per
+    place: a dependency's deprecation is not rnnlab's failure."""
+    for action, _message, category, module, _lineno in list(warnings.filters):
+        if action == "error" and (module is None or module.pattern in ("", ".*")):
+            warnings.filterwarnings("default", category=category, module=OTHERS)
+
+
 def quiet() -> None:
-    """Silence the libraries' chatter for this process, unless verbose. Every entry point
-    (the commands, the Python API, a sweep's worker) calls it first."""
+    """Silence the libraries' chatter for this process, unless verbose or the user asked
+    for warnings (``-W``, ``PYTHONWARNINGS``: then the libraries' are shown). Every entry
+    point (the commands, the Python API, a sweep's worker) calls it first."""
+    others_warn_only()
     if verbose():
         return
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -55,7 +70,8 @@ def quiet() -> None:
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "CRITICAL")
     for name in NOISY:
         logging.getLogger(name).setLevel(logging.CRITICAL)
-    warnings.showwarning = _showwarning
+    if not sys.warnoptions:
+        warnings.showwarning = _showwarning
     # a hydra.searchpath folder that is not there: rnnlab says so itself, in one line
     warnings.filterwarnings("ignore", message=r"provider=.* is not available", category=UserWarning)
 
@@ -80,9 +96,56 @@ def redact(text: str) -> str:
 
 
 def say(line: str, err: bool = False) -> None:
-    """Print a line (credentials in URIs hidden), ignoring a terminal that has gone away
-    (SIGHUP)."""
+    """Print a line (credentials in URIs hidden; what the stream's encoding lacks as
+    ``\\uXXXX``), ignoring a stream that is closed or whose reader has gone away."""
+    stream = sys.stderr if err else sys.stdout
+    if stream is None:
+        return
+    text = redact(line)
+    encoding = getattr(stream, "encoding", None) or "utf-8"
     try:
-        print(redact(line), file=sys.stderr if err else sys.stdout, flush=True)
+        text.encode(encoding)
+    except UnicodeEncodeError:
+        text = text.encode(encoding, "backslashreplace").decode(encoding)
+    try:
+        print(text, file=stream, flush=True)
+    except BrokenPipeError:
+        reader_gone(stream)
     except (OSError, ValueError):
         pass
+
+
+def reader_gone(stream: Any) -> None:
+    """The reader of ``stream`` (a pipe: ``| head``) has gone: from now on what is written
+    to it goes to the null device, so that neither a later line nor Python's last flush
+    fails."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, stream.fileno())
+        os.close(null)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def quiet_logging_errors() -> None:
+    """A log line that cannot be written (its reader gone: ``rnnlab --info | true``) is
+    dropped, not reported with a traceback: ``logging.raiseExceptions`` off, as Python's
+    logging documents for production (a command's first step, not the Python API's)."""
+    import logging
+
+    logging.raiseExceptions = False
+
+
+def open_streams() -> None:
+    """Closed standard streams (``>&-``) opened on the null device: a command goes on
+    without them, its lines dropped (a command's first step, not the Python API's)."""
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        if getattr(sys, name) is not None:
+            continue
+        null = os.open(os.devnull, os.O_RDWR)
+        if null != fd:
+            os.dup2(null, fd)
+            os.close(null)
+        setattr(
+            sys, name, open(fd, mode, encoding="utf-8", errors="backslashreplace", closefd=False)
+        )

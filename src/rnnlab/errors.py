@@ -12,15 +12,18 @@ INTERRUPTED = 130  # ... of a command ended by a signal
 
 
 class ConfigError(ValueError):
-    """A config value outside what is allowed. ``str()`` is the one-line message."""
+    """A config value outside what is allowed, or an override that cannot be applied
+    (``message``: Hydra's or OmegaConf's reason, in one line). ``str()`` is the one-line
+    message."""
 
-    def __init__(self, key: str, value: Any, allowed: str) -> None:
+    def __init__(self, key: str, value: Any, allowed: str, message: str | None = None) -> None:
         self.key, self.value, self.allowed = key, value, allowed
-        shown = f"{value[:57]}..." if isinstance(value, str) and len(value) > 60 else value
-        super().__init__(f"{key}={shown!r} is not allowed: {allowed}")
+        shown = repr(value)
+        shown = f"{shown[:57]}... ({len(shown):,} characters)" if len(shown) > 60 else shown
+        super().__init__(message or f"{key}={shown} is not allowed: {allowed}")
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (ConfigError, (self.key, self.value, self.allowed))
+        return (ConfigError, (self.key, self.value, self.allowed, str(self)))
 
 
 class StoreError(RuntimeError):
@@ -48,6 +51,7 @@ def first_line(text: str) -> str:
 
 def user_error(exc: BaseException) -> str | None:
     """One line for a mistake in the user's config, overrides or store; None for a bug."""
+    import yaml
     from hydra.errors import (
         ConfigCompositionException,
         MissingConfigException,
@@ -58,6 +62,14 @@ def user_error(exc: BaseException) -> str | None:
 
     if isinstance(exc, ConfigError | StoreError | SweepRefused):
         return str(exc)
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark  # a config file of the user's that is not YAML
+        return f"{mark.name}, line {mark.line + 1}: not valid YAML: {exc.problem}"
+    if isinstance(exc, UnicodeDecodeError):
+        return (
+            f"a config file is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at "
+            f"position {exc.start}): save it as UTF-8"
+        )
     if isinstance(exc, SearchPathException):  # --config-dir DIR that is not there
         return first_line(str(exc)).replace("Additional config directory", "--config-dir")
     if isinstance(exc, OverrideParseException):

@@ -5,6 +5,8 @@ fails when Hydra changes it (tests/test_frameworks.py):
   with another check of a batch, and a sweep's plan is its expansion (``split_arguments``).
   Looked up when asked for: Hydra's plugin scan executes its core plugins' modules again,
   and a class bound before that is no longer the one their code names.
+- ``hydra_arguments(args)``: Hydra's own command-line parser (``get_args_parser``, from
+  ``hydra._internal.utils``), to say in one line what Hydra would refuse with a traceback.
 - Hydra's process-wide state (``Singleton._instances``: GlobalHydra and the version base),
   which ``initialize``/``compose`` change and only partly put back (``hydra_restored``).
 """
@@ -21,6 +23,21 @@ def basic_sweeper() -> Any:
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
     return BasicSweeper
+
+
+def hydra_arguments(args: list[str]) -> Any:
+    """``args`` as Hydra's command line reads them (an argparse Namespace: ``run``,
+    ``multirun``, ``cfg``, ``info``, ``shell_completion``, ``overrides``, ...); None where
+    Hydra's parser refuses them (then Hydra says why, as argparse does)."""
+    import io
+
+    from hydra._internal.utils import get_args_parser
+
+    with contextlib.redirect_stderr(io.StringIO()):
+        try:
+            return get_args_parser().parse_args(args)
+        except SystemExit:
+            return None
 
 
 @contextlib.contextmanager

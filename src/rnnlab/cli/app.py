@@ -14,7 +14,12 @@ from omegaconf import DictConfig
 
 from rnnlab import console
 from rnnlab.cli import callback
-from rnnlab.cli.errors import override_errors, remove_run_folder, run_folder_error
+from rnnlab.cli.errors import (
+    override_errors,
+    remove_run_folder,
+    run_folder_error,
+    undecodable_config,
+)
 from rnnlab.config import (
     CONF_DIR,
     config_overrides,
@@ -127,6 +132,9 @@ def run_hydra(recorder: Any) -> int:
     except KeyboardInterrupt:
         callback.end_open_sweeps(interrupted=True)
         return INTERRUPTED
+    except BrokenPipeError:  # Hydra's own print (--help, --cfg) had no reader left: done
+        console.reader_gone(sys.stdout)
+        return 0
     except (StoreFailed, StoreError):
         raise  # the recorder's (in this process): cli.command says it
     except SweepRefused as exc:
@@ -134,7 +142,7 @@ def run_hydra(recorder: Any) -> int:
         console.error("rnnlab", str(exc))
         return USAGE_ERROR
     except Exception as exc:
-        problem = user_error(exc) or run_folder_error(exc)
+        problem = undecodable_config(exc, sys.argv[1:]) or user_error(exc) or run_folder_error(exc)
         if callback.end_open_sweeps(error=problem or f"{type(exc).__name__}: {exc}"):
             return 1  # jobs' own failures: recorded on their runs, named by the summary
         if problem is None:

@@ -23,6 +23,7 @@ from rnnlab.cli.launchers import (
 from rnnlab.config import (
     ConfigError,
     config_overrides,
+    job_environment,
     missing_config_dirs,
     searchpath_override,
     to_container,
@@ -34,7 +35,7 @@ from rnnlab.jobs import recorder as recording
 from rnnlab.jobs.recorder import SweepRef
 from rnnlab.proc import created, link, signals
 from rnnlab.sweeps.parent import SweepParent
-from rnnlab.sweeps.plan import SWEEP_JOB_TAG, check_plan, name_parts, plan, swept_prefixes
+from rnnlab.sweeps.plan import SWEEP_JOB_TAG, check_plan, name_parts, plan
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,8 @@ class MlflowSweepCallback(Callback):
         """The parent's ids, read from the recorder's answer where not yet read. Raises
         what Hydra lets through its callbacks: SystemExit(1) where the recorder has
         stopped (it says why), KeyboardInterrupt where it was interrupted first,
-        SweepRefused where the store refused the parent (its folder then goes)."""
+        SweepRefused where the store refused the parent (its folder then goes). The first
+        read says where the parent is."""
         if self.reply is not None:
             answer, self.reply = self.reply.get(), None
             if answer is None:
@@ -106,7 +108,9 @@ class MlflowSweepCallback(Callback):
             if isinstance(answer, SweepRefused):  # the store refused the parent
                 created.remove(self.parent.created if self.parent else None)
                 raise answer
-            self.ids = answer
+            *ids, line = answer
+            self.ids = (ids[0], ids[1], ids[2])
+            console.say(line)
         return self.ids
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -143,9 +147,7 @@ class MlflowSweepCallback(Callback):
         try:
             validate(config)
         except ConfigError as exc:  # a swept key's value is each job's to check
-            if not any(
-                exc.key == s or exc.key.startswith(s + ".") for s in swept_prefixes(sweep_plan)
-            ):
+            if not any(exc.key == s or exc.key.startswith(s + ".") for s in sweep_plan.swept):
                 raise SweepRefused(str(exc)) from None
         check_launcher(config)
         folders = user_config_dirs(config.hydra.runtime.config_sources)
@@ -163,8 +165,10 @@ class MlflowSweepCallback(Callback):
         base, extra = name_parts(config, sweep_plan)
         searchpath = searchpath_override(folders)
         overrides = [console.redact(o) for o in config_overrides(config.hydra.overrides.task)]
+        with job_environment(config):  # (its jobs' store: MLFLOW_TRACKING_URI set there)
+            parent_config = to_container(config)
         self.parent = SweepParent(
-            config=to_container(config),
+            config=parent_config,
             plan=sweep_plan,
             base=base,
             extra=extra,

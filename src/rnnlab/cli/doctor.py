@@ -3,12 +3,12 @@ tags), listed; ``--repair`` ends them KILLED, a sweep's parent with its summary.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from rnnlab import console
+from rnnlab.cli.errors import Arguments
 from rnnlab.store import client as client_mod
 from rnnlab.store import lineage, uris
 from rnnlab.store import runs as runs_mod
@@ -55,7 +55,7 @@ def _close_sweep(client, parent) -> bool:
 def main(argv: list[str] | None = None) -> None:
     argv = console.take_verbose_flag(sys.argv[1:] if argv is None else argv)
     console.quiet()
-    parser = argparse.ArgumentParser(
+    parser = Arguments(
         prog="rnnlab-doctor",
         description="List runs left RUNNING by processes that no longer exist; --repair "
         "ends them KILLED (a sweep's parent with its summary).",

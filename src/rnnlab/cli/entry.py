@@ -12,14 +12,21 @@ from importlib import import_module
 def _start(prog: str, target: str) -> None:
     import os
 
+    from rnnlab import console
     from rnnlab.errors import INTERRUPTED
     from rnnlab.proc import signals
 
     started = os.getpid()
     signals.install()
+    console.open_streams()
+    console.others_warn_only()
+    console.quiet_logging_errors()
     module, _, name = target.partition(":")
     try:
         getattr(import_module(module), name)()
+        code = 0
+    except BrokenPipeError:  # what it printed had no reader left (``| head``): done
+        console.reader_gone(sys.stdout)
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

@@ -113,9 +113,9 @@ def scrub_hydra_files(config: DictConfig) -> None:
         files.append(Path(config.hydra.sweep.dir) / "multirun.yaml")
     for path in files:
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8")
             hidden = console.redact(text)
             if hidden != text:
-                path.write_text(hidden)
+                path.write_text(hidden, encoding="utf-8")
         except OSError:
             continue  # not there (or not ours to change): nothing to hide

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from rnnlab import console
+from rnnlab.cli.errors import Arguments
 from rnnlab.jobs.compute import optimizer_label
 from rnnlab.jobs.files import draw_figures
 from rnnlab.store import client as client_mod
@@ -37,7 +37,7 @@ def redraw(run_id: str, tracking_uri: str, out: Path) -> list[Path]:
 def main(argv: list[str] | None = None) -> None:
     argv = console.take_verbose_flag(sys.argv[1:] if argv is None else argv)
     console.quiet()
-    parser = argparse.ArgumentParser(
+    parser = Arguments(
         prog="rnnlab-plot",
         description="Redraw a logged run's figures from the MLflow store, without retraining.",
     )

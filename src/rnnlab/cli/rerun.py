@@ -13,6 +13,7 @@ from rnnlab import console
 from rnnlab.config import (
     SEARCHPATH_KEY,
     flatten,
+    resolver_call,
     searchpath_of,
     searchpath_override,
     to_container,
@@ -25,11 +26,11 @@ from rnnlab.store import lineage, query, ui, uris
 from rnnlab.sweeps import plan as plan_mod
 from rnnlab.sweeps.parent import SweepParent
 
-# Where a run is stored is not part of what it computes, and the logged URI is redacted:
-# a rerun does not compare it (it records into the current store). Nor which series it
+# Where a run is stored is not part of what it computes (a rerun records into the store
+# and experiment of today's config and environment: MLFLOW_TRACKING_URI, ..._EXPERIMENT_NAME,
+# and the logged URI is redacted): a rerun does not compare it. Nor which series it
 # logs as step metrics (runs logged before step_metrics existed logged every one).
-IGNORED = ("tracking.uri",)
-IGNORED_PREFIXES = ("step_metrics.",)
+IGNORED_PREFIXES = ("step_metrics.", "tracking.")
 
 
 class RerunError(LookupError):
@@ -56,19 +57,20 @@ def logged_inputs(client, run_id: str) -> tuple[Any, list[str], dict[str, Any]]:
 
 
 def check_overrides(overrides: Sequence[str], source: str) -> None:
-    """A logged override is data, not code: refuse interpolations (``${...}`` would
-    resolve environment variables or other keys into the rerun's params)."""
+    """A logged override is data, not code: one that calls a resolver (``${oc.env:X}``,
+    refused when a run is recorded; so written into the file since) is refused.
+    Interpolations of config keys (``init.wx=${init.wrec}``, in any spelling) compose
+    again as they did, which the comparison with the logged config checks."""
     for o in overrides:
-        if "${" in o:
-            raise RerunError(f"{source} holds an interpolation, which a rerun refuses: {o!r}")
+        problem = resolver_call(o)
+        if problem:
+            raise RerunError(f"{source}: {problem}")
 
 
 def _changed_keys(composed: dict[str, Any], logged: dict[str, Any]) -> list[str]:
     a, b = flatten(composed), flatten(logged)
     keys = sorted(
-        k
-        for k in set(a) | set(b)
-        if k not in IGNORED and not k.startswith(IGNORED_PREFIXES) and a.get(k) != b.get(k)
+        k for k in set(a) | set(b) if not k.startswith(IGNORED_PREFIXES) and a.get(k) != b.get(k)
     )
     return [f"{k} (logged {b.get(k)!r}, now {a.get(k)!r})" for k in keys]
 
@@ -173,6 +175,17 @@ def sweep_plan(client: Any, parent: Any) -> plan_mod.Plan:
         return plan_mod.Plan(jobs=jobs, swept={})
 
 
+def _logged_config(client: Any, child: Any) -> dict[str, Any] | None:
+    """The config a sweep's job logged; None for a job that ended before it logged one
+    (killed at its start: the plan composes it, unchecked); RerunError for a finished one."""
+    try:
+        return logged_inputs(client, child.info.run_id)[2]
+    except RerunError:
+        if child.info.status == "FINISHED":
+            raise
+        return None
+
+
 def rerun_sweep(
     recorder: Any,
     client: Any,
@@ -196,7 +209,7 @@ def rerun_sweep(
     jobs = []  # check every job before the first one runs
     for num, overrides in enumerate(plan.jobs):
         child = children.get(num)
-        logged = logged_inputs(client, child.info.run_id)[2] if child else None
+        logged = _logged_config(client, child) if child else None
         label = f"job {num} of sweep {parent_id}"
         cfg, all_overrides = compose_checked(overrides, logged, new_overrides, label, config_dirs)
         tags = {plan_mod.SWEEP_JOB_TAG: str(num)}

@@ -12,6 +12,7 @@ from typing import Any
 
 from rnnlab import console
 from rnnlab.cli import command
+from rnnlab.cli.errors import Arguments, override_errors
 from rnnlab.cli.rerun import rerun_run, rerun_sweep
 from rnnlab.cli.resume import resume_sweep
 from rnnlab.errors import USAGE_ERROR, ConfigError, user_error
@@ -21,7 +22,7 @@ PROG = "rnnlab-rerun"
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = Arguments(
         prog=PROG,
         description="Rerun a logged run (or every job of a sweep) from the MLflow store, "
         "optionally with Hydra overrides on top, as a new run tagged rerun_of.",
@@ -58,6 +59,10 @@ def main(argv: list[str] | None = None) -> None:
     """``rnnlab-rerun RUN_ID [OVERRIDE ...] [--resume] [--tracking-uri URI] [--config-dir DIR]``."""
     args = parse(console.take_verbose_flag(sys.argv[1:] if argv is None else argv))
     console.quiet()
+    problem = override_errors(args.overrides)
+    if problem is not None:
+        console.error(PROG, problem)
+        sys.exit(USAGE_ERROR)
     out_root = Path("outputs") / "reruns" / datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
 
     def work(recorder: Any) -> int:

@@ -304,7 +304,7 @@ def _check_tracking(t: DictConfig) -> None:
     _check(
         0 < len(name) <= MAX_EXPERIMENT_NAME and name == name.strip() and name.isprintable(),
         "tracking.experiment",
-        name if len(name) <= 60 else f"{name[:57]}...",
+        name,
         f"a name of 1 to {MAX_EXPERIMENT_NAME} printable characters",
     )
     root = t.artifact_root

@@ -5,7 +5,10 @@ turning a composed config into plain containers and overrides.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,25 @@ def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
             )
 
 
+@contextlib.contextmanager
+def job_environment(config: DictConfig) -> Iterator[None]:
+    """The block with ``hydra.job.env_set`` in the environment, as Hydra sets it for each
+    job: what a sweep resolves before its jobs (its parent's store) sees what they see."""
+    env_set = {
+        str(k): str(v) for k, v in (OmegaConf.select(config, "hydra.job.env_set") or {}).items()
+    }
+    saved = {k: os.environ.get(k) for k in env_set}
+    os.environ.update(env_set)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def plain(node: Any, resolve: bool = True) -> Any:
     """An OmegaConf node as plain dicts and lists (interpolations resolved)."""
     return OmegaConf.to_container(node, resolve=resolve)
@@ -43,6 +65,26 @@ def config_overrides(node: Any) -> list[str]:
     """Hydra's record of the command line's overrides (``hydra.overrides.task``) as the
     strings typed: not resolved (``init.name=${oc.env:X}`` stays that text)."""
     return [str(o) for o in plain(node, resolve=False)] if node else []
+
+
+# ``${name:...}``: a resolver's call (``oc.env``, ``now``, ...), in any spelling Hydra reads
+# (``$\{oc.env:X\}`` is Hydra's own escaping of it in a sweep's job overrides)
+_RESOLVER_CALL = re.compile(r"\$\\?\{\s*[A-Za-z_][\w.\-]*\s*:")
+
+
+def resolver_call(override: str) -> str | None:
+    """One line for an override that calls a resolver (``iterations=${oc.env:N}``), None
+    for any other, an interpolation of config keys (``init.wx=${init.wrec}``) included.
+    A run's config is its overrides: a value from outside them (the environment, the
+    clock) would not be there when the run is rerun, and a logged override that called
+    one would read whatever the rerun's environment holds."""
+    if not _RESOLVER_CALL.search(override):
+        return None
+    return (
+        f"{override!r} calls a resolver: an override may refer to config keys "
+        "(init.wx=${init.wrec}) but not take a value from outside the config "
+        "(${oc.env:...}, ${now:...}), which a rerun would not reproduce; give the value itself"
+    )
 
 
 SEARCHPATH_KEY = "hydra.searchpath"

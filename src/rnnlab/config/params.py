@@ -24,6 +24,12 @@ SWEPT_PREFIX = "sweep."  # a sweep parent's param per swept key: sweep.<key> = i
 NAMED_KEYS = ("init", "init.name", "optimizer", "optimizer.name")  # a child's name says them
 
 
+def config_key(override_key: str) -> str:
+    """The config key an override's key names, as an MLflow param name takes it: without
+    Hydra's ``+``/``++``/``~`` and ``@package`` (``+repeat`` -> ``repeat``)."""
+    return override_key.lstrip("+~").split("@")[0]
+
+
 def param_value(value: Any) -> str:
     """A config value as a param string (exact), lists as space-separated values: short,
     and shown as text rather than a JSON block in MLflow's compare view."""

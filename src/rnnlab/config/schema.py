@@ -254,5 +254,5 @@ def named_start(name: str) -> tuple[float, float] | None:
             return None
     except OSError:  # a name no file can have
         return None
-    values = yaml.safe_load(path.read_text())
+    values = yaml.safe_load(path.read_text(encoding="utf-8"))
     return float(values["wx"]), float(values["wrec"])

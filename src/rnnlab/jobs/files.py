@@ -32,8 +32,10 @@ def write_config(config: Mapping[str, Any], overrides: Sequence[str], folder: Pa
     config = dict(config)
     if "tracking" in config:
         config["tracking"] = {**config["tracking"], "uri": redact(config["tracking"]["uri"])}
-    (folder / "config" / "config.yaml").write_text(_yaml(config))
-    (folder / "config" / "overrides.yaml").write_text(_yaml([console.redact(o) for o in overrides]))
+    (folder / "config" / "config.yaml").write_text(_yaml(config), encoding="utf-8")
+    (folder / "config" / "overrides.yaml").write_text(
+        _yaml([console.redact(o) for o in overrides]), encoding="utf-8"
+    )
     return folder / "config"
 
 
@@ -52,6 +54,7 @@ def write(result: JobResult, folder: Path, safe_point: Callable[[], None] | None
         header=header,
         comments="",
         fmt="%.17g",
+        encoding="utf-8",
     )
     write_trajectory(result.trajectory, folder / "results" / "trajectory.csv")
     curves = result.curves
@@ -59,10 +62,10 @@ def write(result: JobResult, folder: Path, safe_point: Callable[[], None] | None
         "points": {name: [wx, wrec] for name, (wx, wrec, _) in curves.items()},
         "gradients": {name: g.tolist() for name, (_, _, g) in curves.items()},
     }
-    (folder / "results" / "gradient_over_time.json").write_text(json.dumps(grads))
+    (folder / "results" / "gradient_over_time.json").write_text(json.dumps(grads), encoding="utf-8")
     check = result.gradcheck
     (folder / "results" / "gradcheck.json").write_text(
-        json.dumps(asdict(check) | {"passed": check.passed}, indent=1)
+        json.dumps(asdict(check) | {"passed": check.passed}, indent=1), encoding="utf-8"
     )
     traj = result.trajectory
     summary = {
@@ -72,7 +75,9 @@ def write(result: JobResult, folder: Path, safe_point: Callable[[], None] | None
         "start": traj.start.tolist(),
         "final_w": traj.final_w.tolist(),
     }
-    (folder / "results" / "summary.json").write_text(json.dumps(summary, indent=1))
+    (folder / "results" / "summary.json").write_text(
+        json.dumps(summary, indent=1), encoding="utf-8"
+    )
     draw_figures(
         folder / "figures",
         result.config["plots"],
@@ -97,6 +102,7 @@ def write_trajectory(trajectory: Trajectory, path: Path) -> None:
         header=",".join(("iteration", *SERIES)),
         comments="",
         fmt=["%d"] + ["%.17g"] * len(SERIES),
+        encoding="utf-8",
     )
 
 

@@ -229,9 +229,10 @@ class LocalRecorder:
     # --- sweeps --------------------------------------------------------------------------
 
     def open_sweep(self, parent: Any) -> link.Reply:
-        """Open the sweep's parent; answers with (store URI, experiment, parent run), or None
-        after a signal, or the SweepRefused of a store that refused it (for the sweep to
-        raise: a mistake its worker finds meanwhile is told first)."""
+        """Open the sweep's parent; answers with (store URI, experiment, parent run, the
+        line that says so), or None after a signal, or the SweepRefused of a store that
+        refused it (for the sweep to raise: a mistake its worker finds meanwhile is told
+        first)."""
         if self.stopping():
             return link.Ready(None)
         try:
@@ -241,7 +242,8 @@ class LocalRecorder:
         self.sweeps[parent.key] = parent
         import rnnlab.plots  # noqa: F401 (for its summary: meanwhile its first jobs are computed)
 
-        return link.Ready((parent.tracking_uri, parent.experiment_id, parent.parent_run_id))
+        ids = (parent.tracking_uri, parent.experiment_id, parent.parent_run_id)
+        return link.Ready((*ids, parent.opened_line()))
 
     def adopt_sweep(self, parent: Any) -> None:
         """A parent opened by this process's command itself (a rerun's, a resumed one)."""

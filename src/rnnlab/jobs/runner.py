@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from rnnlab.config import optimizer_id, run_params, validate
+from rnnlab.config.params import config_key
 from rnnlab.errors import StoreFailed, job_error
 from rnnlab.jobs import basin_map, text
 from rnnlab.jobs.compute import compute
@@ -61,7 +62,7 @@ class Job:
         tags |= {"data_recipe": c["data"]["recipe"], "data_seed": str(c["data"]["seed"])}
         label = ""
         if self.job is not None:
-            swept = [o for o in self.overrides if o.split("=", 1)[0] in self.job.swept]
+            swept = [o for o in self.overrides if config_key(o.split("=", 1)[0]) in self.job.swept]
             label = f"[job {self.job.num}] {' '.join(swept or self.overrides)}"
         return RunSpec(
             tracking=c["tracking"],

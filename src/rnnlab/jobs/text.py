@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rnnlab.config import CUSTOM_START, optimizer_id
-from rnnlab.config.params import CHOICE_PREFIX, NAMED_KEYS
+from rnnlab.config.params import CHOICE_PREFIX, NAMED_KEYS, config_key
 from rnnlab.core.train import Trajectory
 from rnnlab.jobs.compute import optimizer_label
 from rnnlab.jobs.results import JobResult
@@ -66,7 +66,7 @@ class SweepJob:
     @classmethod
     def of(cls, num: int, overrides: Sequence[str], swept: Sequence[str]) -> SweepJob:
         """Job ``num`` of a sweep over the keys ``swept``, from its overrides."""
-        values = dict(o.split("=", 1) for o in overrides if "=" in o)
+        values = {config_key(k): v for k, v in (o.split("=", 1) for o in overrides if "=" in o)}
         return cls(num, {k: values[k] for k in swept if k in values})
 
     @property

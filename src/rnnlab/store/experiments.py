@@ -15,6 +15,25 @@ from mlflow.tracking import MlflowClient
 from rnnlab.store.log import EXPERIMENT_KIND_TAG, NOTE_TAG
 from rnnlab.store.uris import StoreError, artifact_location, is_server, redact
 
+DEFAULT_EXPERIMENT = "rnnlab"  # conf/tracking's, where MLFLOW_EXPERIMENT_NAME is not set
+
+
+def _experiment_by_id(client: MlflowClient, experiment_id: str) -> str:
+    """The id of the live experiment ``MLFLOW_EXPERIMENT_ID`` names; StoreError if none."""
+    where = redact(client.tracking_uri)
+    try:
+        experiment = client.get_experiment(experiment_id)
+    except mlflow.exceptions.MlflowException:
+        experiment = None
+    if experiment is None or experiment.lifecycle_stage == "deleted":
+        state = "is deleted" if experiment is not None else "does not exist"
+        raise StoreError(
+            f"MLFLOW_EXPERIMENT_ID={experiment_id!r} names no experiment to record in: "
+            f"experiment {experiment_id} {state} in {where}; unset it, or name one with "
+            "MLFLOW_EXPERIMENT_NAME or tracking.experiment"
+        )
+    return str(experiment.experiment_id)
+
 
 def ensure_experiment(
     client: MlflowClient, name: str, artifact_root: str | None, description: str | None = None
@@ -22,7 +41,12 @@ def ensure_experiment(
     """The id of experiment ``name``, created (with its artifact folder and description)
     if missing; a description is added to an existing experiment that has none. A local
     artifact folder that cannot be written is refused (StoreError) before an experiment
-    is created with it: it would stay the experiment's for good."""
+    is created with it: it would stay the experiment's for good. ``MLFLOW_EXPERIMENT_ID``
+    (MLflow's variable) names an existing experiment in place of the default name
+    (``rnnlab``) where ``MLFLOW_EXPERIMENT_NAME`` is not set; StoreError if it has none."""
+    by_id = os.environ.get("MLFLOW_EXPERIMENT_ID", "").strip()
+    if name == DEFAULT_EXPERIMENT and by_id and not os.environ.get("MLFLOW_EXPERIMENT_NAME"):
+        return _experiment_by_id(client, by_id)
     experiment = client.get_experiment_by_name(name)
     if experiment is not None and experiment.lifecycle_stage == "deleted":
         uri, eid = redact(client.tracking_uri), experiment.experiment_id

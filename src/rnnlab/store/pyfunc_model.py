@@ -10,7 +10,7 @@ from mlflow.pyfunc import PythonModel
 
 class LinearRNNSum(PythonModel):
     def load_context(self, context) -> None:
-        with open(context.artifacts["weights"]) as f:
+        with open(context.artifacts["weights"], encoding="utf-8") as f:
             weights = json.load(f)
         self.wx = float(weights["wx"])
         self.wrec = float(weights["wrec"])

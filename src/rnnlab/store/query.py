@@ -4,6 +4,7 @@ history, artifacts downloaded.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -60,17 +61,47 @@ def missing_artifact_root(client: MlflowClient, run_id: str) -> str | None:
     )
 
 
+RUN_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")  # MLflow's run ids: 32 hex digits; others' too
+
+
+def check_run_id(run_id: str) -> str:
+    """``run_id`` if it can be a run id (letters, digits, ``_``, ``-``; at most 64), else
+    LookupError (one line, the id shortened): a run id is read nowhere else unchecked."""
+    if not RUN_ID.fullmatch(run_id):
+        shown = f"{run_id[:40]}... ({len(run_id):,} characters)" if len(run_id) > 40 else run_id
+        raise LookupError(
+            f"{shown!r} is not a run id: MLflow's are 32 letters and digits (the run's "
+            "page in the MLflow UI shows it)"
+        )
+    return run_id
+
+
 def get_run(client: MlflowClient, run_id: str):
-    """The run; LookupError (one line) if the store has no such run, StoreError if the
-    store could not answer (a server timing out, a database error)."""
+    """The run, live: LookupError (one line) if the store has no such run, or it is
+    deleted (in its experiment's trash), or its experiment is; StoreError if the store
+    could not answer (a server timing out, a database error)."""
+    check_run_id(run_id)
+    where = redact(client.tracking_uri)
     try:
-        return client.get_run(run_id)
+        run = client.get_run(run_id)
+        experiment = client.get_experiment(run.info.experiment_id)
     except mlflow.exceptions.MlflowException as exc:
         if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-            raise StoreError(
-                f"cannot read run {run_id!r} from {redact(client.tracking_uri)}: {reason(exc)}"
-            ) from None
-        raise LookupError(f"no run {run_id!r} in {redact(client.tracking_uri)}") from exc
+            raise StoreError(f"cannot read run {run_id!r} from {where}: {reason(exc)}") from None
+        raise LookupError(f"no run {run_id!r} in {where} (or it was deleted for good)") from exc
+    restore = f"MLFLOW_TRACKING_URI={where} uv run mlflow"
+    if experiment.lifecycle_stage == "deleted":  # (which deletes its runs too)
+        raise LookupError(
+            f"run {run_id} is in experiment {experiment.name!r} (id {experiment.experiment_id}), "
+            f"which is deleted: restore it first ({restore} experiments restore "
+            f"--experiment-id {experiment.experiment_id})"
+        )
+    if run.info.lifecycle_stage == "deleted":
+        raise LookupError(
+            f"run {run_id} is deleted (in the trash of experiment {experiment.name!r}): "
+            f"restore it first, in the MLflow UI or with {restore} runs restore --run-id {run_id}"
+        )
+    return run
 
 
 def search(
@@ -117,4 +148,4 @@ def download_yaml(client: MlflowClient, run_id: str, folder: str, names: Sequenc
 
     with tempfile.TemporaryDirectory() as tmp:
         local = download(client, run_id, folder, Path(tmp))
-        return [yaml.safe_load((local / name).read_text()) for name in names]
+        return [yaml.safe_load((local / name).read_text(encoding="utf-8")) for name in names]

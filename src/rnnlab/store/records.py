@@ -38,11 +38,13 @@ class RunRecord:
 def read_trajectory(csv_path: Path, summary: dict[str, Any]) -> Trajectory:
     """The trajectory from ``trajectory.csv`` (one row per point; the last row's steps
     are empty) and ``summary.json``."""
-    with open(csv_path) as f:
+    with open(csv_path, encoding="utf-8") as f:
         header = f.readline().strip().split(",")
         body = f.read()
     rows = (
-        np.loadtxt(io.StringIO(body), delimiter=",", ndmin=2).reshape(-1, len(header))
+        np.loadtxt(io.StringIO(body), delimiter=",", ndmin=2, encoding="utf-8").reshape(
+            -1, len(header)
+        )
         if body.strip()
         else np.empty((0, len(header)))
     )
@@ -60,7 +62,7 @@ def read_trajectory(csv_path: Path, summary: dict[str, Any]) -> Trajectory:
 
 
 def read_dataset(csv_path: Path, config: dict[str, Any]) -> Dataset:
-    table = np.loadtxt(csv_path, delimiter=",", skiprows=1, ndmin=2)
+    table = np.loadtxt(csv_path, delimiter=",", skiprows=1, ndmin=2, encoding="utf-8")
     return Dataset(
         X=table[:, :-1],
         t=table[:, -1],
@@ -70,7 +72,7 @@ def read_dataset(csv_path: Path, config: dict[str, Any]) -> Dataset:
 
 
 def read_curves(json_path: Path) -> dict[str, tuple[float, float, np.ndarray]]:
-    raw = json.loads(json_path.read_text())
+    raw = json.loads(json_path.read_text(encoding="utf-8"))
     return {
         name: (float(wx), float(wrec), np.array(raw["gradients"][name], dtype=float))
         for name, (wx, wrec) in raw["points"].items()
@@ -105,15 +107,15 @@ def _parse(run, config_file: Path, data_dir: Path, results: Path) -> RunRecord:
     run_id = run.info.run_id
     reading = "config/config.yaml"
     try:
-        config = yaml.safe_load(config_file.read_text())
+        config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
         try:
             check_plots(config["plots"])  # what the figures are drawn with
         except ConfigError as exc:
             raise RecordError(f"run {run_id}'s logged config/config.yaml has {exc}") from None
         reading = "results/summary.json"
-        summary = json.loads((results / "summary.json").read_text())
+        summary = json.loads((results / "summary.json").read_text(encoding="utf-8"))
         reading = "results/gradcheck.json"
-        check = json.loads((results / "gradcheck.json").read_text())
+        check = json.loads((results / "gradcheck.json").read_text(encoding="utf-8"))
         check.pop("passed", None)
         gradcheck = GradCheck(**{**check, "at": tuple(check["at"])})
         reading = "data/dataset.csv"

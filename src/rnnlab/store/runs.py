@@ -96,7 +96,11 @@ def start(
         raise uris.StoreError(f"cannot use the MLflow store: {uris.reason(exc)}") from exc
     history.append((run_id, "RUNNING", True))
     if params:
-        log.log_batch(client, run_id, params=params)
+        try:
+            log.log_batch(client, run_id, params=params)
+        except BaseException as exc:  # not left RUNNING: FAILED, with what was refused
+            end(client, run_id, "FAILED", f"its params were not taken: {uris.reason(exc)}")
+            raise
     return run_id
 
 

@@ -67,8 +67,8 @@ class SweepParent:
 
     def open(self) -> None:
         """The store and the experiment, created once, and the parent run (shared params,
-        swept keys, the plan as an artifact). Raises SweepRefused when the store cannot be
-        used (its folder, if the sweep made it, taken away: no sweep ran)."""
+        swept keys, the plan as an artifact), said by ``opened_line``. Raises SweepRefused
+        when the store cannot be used (its folder, if the sweep made it, taken away)."""
         from rnnlab.proc import created
         from rnnlab.store import client as client_mod
         from rnnlab.store import experiments, lineage, log, orphans, uris
@@ -98,9 +98,15 @@ class SweepParent:
             client, experiment_id, tags, shared_params(self.config, self.plan) if self.plan else {}
         )
         self.log_plan(client)
-        console.say(
+
+    def opened_line(self) -> str:
+        """What the console says of the sweep once its first job starts (a sweep refused
+        before then says only why)."""
+        from rnnlab.store import uris
+
+        return (
             f"Sweep {self.name}: {self.jobs_text()}; MLflow parent run {self.parent_run_id} "
-            f"(experiment {self.experiment_id}) in {uris.redact(self.tracking_uri)}"
+            f"(experiment {self.experiment_id}) in {uris.redact(str(self.tracking_uri))}"
         )
 
     def start(
@@ -180,8 +186,9 @@ class SweepParent:
                 self.plan = replace(self.plan, jobs=[r["overrides"] for r in summary.rows])
                 self.log_plan(client)
             report.log_summary(client, parent_id, summary, self.config, experiment_id)
-            console.say(summary.text())
-            self.say_links(summary)
+            if not (error and len(summary.not_started) == len(summary.rows)):
+                console.say(summary.text())  # (stopped before any job: the error's line only)
+                self.say_links(summary)
         except Exception as exc:
             why = f"{type(exc).__name__}: {uris.reason(exc)}"
             runs.end(client, parent_id, "KILLED" if interrupted else "FAILED", why)

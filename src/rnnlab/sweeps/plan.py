@@ -20,7 +20,7 @@ from rnnlab.config import (
     run_params,
 )
 from rnnlab.config import GROUPS as config_groups
-from rnnlab.config.params import SWEPT_PREFIX
+from rnnlab.config.params import SWEPT_PREFIX, config_key
 from rnnlab.errors import SweepRefused
 
 SWEEP_JOB_TAG = "sweep_job"  # on a child: its job number
@@ -77,7 +77,7 @@ def plan(config: DictConfig) -> Plan:
         )
     swept: dict[str, list[str]] = {}
     for o in overrides:
-        key = o.get_key_element()
+        key = config_key(o.get_key_element())
         if o.is_sweep_override() and o.is_discrete_sweep():
             swept[key] = list(o.sweep_string_iterator())
         else:
@@ -95,7 +95,7 @@ def search(overrides, config: DictConfig) -> Plan:
 
     swept: dict[str, list[str]] = {}
     for o in overrides:
-        key = o.get_key_element()
+        key = config_key(o.get_key_element())
         if o.is_sweep_override():
             swept[key] = [o.input_line.split("=", 1)[1].strip()]
         else:
@@ -117,7 +117,8 @@ def logged_plan(client, parent_run_id: str) -> Plan:
     folder, name = PLAN_FILE
     (raw,) = query.download_yaml(client, parent_run_id, folder, [name])
     jobs = [list(j) for j in raw["jobs"]]
-    return Plan(jobs, dict(raw["swept"]), bool(raw.get("searched")), raw.get("sweeper") or {})
+    swept = {config_key(k): v for k, v in raw["swept"].items()}
+    return Plan(jobs, swept, bool(raw.get("searched")), raw.get("sweeper") or {})
 
 
 MAX_SWEEP_JOBS = 10_000  # ~0.2-0.5 s a job: a longer sweep is a mistake or a plan to split
@@ -225,17 +226,15 @@ def check_plan(p: Plan, config: DictConfig) -> None:
     """Refuse what would fail after the parent exists: options that do not exist, a
     task that does not run as a sweep, and keys that decide where runs are stored."""
     for key in p.swept:
-        bare = key.lstrip("+~").split("@")[0]
         if any(
-            bare == k or bare.startswith(k + ".") or bare.startswith(k + "/") for k in STORAGE_KEYS
+            key == k or key.startswith(k + ".") or key.startswith(k + "/") for k in STORAGE_KEYS
         ):
             raise SweepRefused(
                 f"{key} cannot be swept: a sweep's runs are stored in one store and one "
                 f"experiment, under one parent run; run one sweep per value instead, e.g. "
                 f"rnnlab -m {key}={p.swept[key][0]} ..."
             )
-    for key, values in p.swept.items():
-        group = key.lstrip("+~").split("@")[0]
+    for group, values in p.swept.items():
         if group in GROUPS and not p.searched:  # (a search's values: its distribution)
             options = group_options(group, config)
             for v in values:
@@ -275,7 +274,7 @@ def covering_jobs(batch: Sequence[Sequence[str]], groups: Sequence[str]) -> list
     composing (``plan``)."""
 
     def key(override: str) -> str:
-        return override.split("=", 1)[0].lstrip("+~").split("@")[0]
+        return config_key(override.split("=", 1)[0])
 
     varying = {key(o) for job in batch for o in job if o not in batch[0]}
     swept_groups = {k for k in varying if k in groups}
@@ -293,17 +292,12 @@ def covering_jobs(batch: Sequence[Sequence[str]], groups: Sequence[str]) -> list
     return chosen
 
 
-def swept_prefixes(p: Plan) -> tuple[str, ...]:
-    return tuple(k.lstrip("+~").split("@")[0] for k in p.swept)
-
-
 def shared_params(config: dict[str, Any], p: Plan) -> dict[str, str]:
     """The parent's params: the config every job shares, and what is swept over what."""
-    prefixes = swept_prefixes(p)
     shared = {
         k: v
         for k, v in run_params(config).items()
-        if not any(k == s or k.startswith(s + ".") for s in prefixes)
+        if not any(k == s or k.startswith(s + ".") for s in p.swept)
     }
     swept = {f"{SWEPT_PREFIX}{k}": ", ".join(v) for k, v in p.swept.items()}
     return {**shared, **swept, **p.sweeper}
@@ -320,7 +314,7 @@ def name_parts(config: DictConfig, p: Plan | None) -> tuple[str, str]:
     extra = [
         console.redact(o)
         for o in config_overrides(config.hydra.overrides.task)
-        if o.split("=", 1)[0].lstrip("+~") not in swept | {"experiment"}
+        if config_key(o.split("=", 1)[0]) not in swept | {"experiment"}
     ]
     for group, default in (("hydra/sweeper", "rnnlab"), ("hydra/launcher", "rnnlab")):
         if choices.get(group) not in (None, default):
