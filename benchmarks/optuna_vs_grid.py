@@ -100,7 +100,9 @@ def cli_rates(optimizer: str, trials: int) -> list[float]:
             "experiment=optimizer_learning_rates_optuna", f"optimizer={optimizer}",
             f"hydra.sweeper.n_trials={trials}",
         ]  # fmt: skip
-        proc = subprocess.run(args, cwd=tmp, env=environment(), capture_output=True, text=True)
+        proc = subprocess.run(
+            args, cwd=tmp, env=environment(), capture_output=True, text=True, encoding="utf-8"
+        )
         if proc.returncode != 0:
             raise SystemExit(f"{' '.join(args)} failed:\n{proc.stderr[-2000:]}")
         found = re.findall(

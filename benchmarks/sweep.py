@@ -28,7 +28,9 @@ SWEEP = [str(BIN / "rnnlab"), "-m", "experiment=compare_starts"]
 
 
 def ray_processes() -> set[int]:
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["ps", "-eo", "pid,args"], capture_output=True, text=True, encoding="utf-8"
+    ).stdout
     return {
         int(row.split()[0])
         for row in out.splitlines()[1:]

@@ -107,7 +107,13 @@ def run(
     t0, started = time.perf_counter(), time.time()
     first, out = None, []
     with subprocess.Popen(
-        command, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command,
+        cwd=work,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
     ) as proc:
         for line in proc.stdout:
             if first is None and line.startswith("[job "):
@@ -115,7 +121,7 @@ def run(
             out.append(line)
         err = proc.stderr.read()
     elapsed = time.perf_counter() - t0
-    peak = int(peak_file.read_text().split()[-1]) / 1024
+    peak = int(peak_file.read_text(encoding="utf-8").split()[-1]) / 1024
     if proc.returncode != 0:  # the failed jobs' lines (stdout) and the sweep's verdict
         failed = "".join(line for line in out if "FAILED" in line)
         raise SystemExit(f"{label} {size} failed ({proc.returncode}):\n{failed}\n{err[-2000:]}")
@@ -163,7 +169,11 @@ def main() -> None:
                 "RNNLAB_TEAM_PORT": "5099",
             }
             out = subprocess.run(
-                ["bash", str(STACK), "start"], env=env_stack, capture_output=True, text=True
+                ["bash", str(STACK), "start"],
+                env=env_stack,
+                capture_output=True,
+                text=True,
+                encoding="utf-8",
             )
             if out.returncode != 0:
                 raise SystemExit(f"team stack: {out.stderr[-2000:]}")

@@ -27,7 +27,9 @@ def environment() -> dict[str, str]:
 def timed(args: Sequence[str], cwd: Path) -> float:
     """Seconds the command took; it must succeed."""
     t0 = time.perf_counter()
-    proc = subprocess.run(list(args), cwd=cwd, env=environment(), capture_output=True, text=True)
+    proc = subprocess.run(
+        list(args), cwd=cwd, env=environment(), capture_output=True, text=True, encoding="utf-8"
+    )
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")

@@ -62,7 +62,7 @@ def free_port() -> int:
 def run(args: list[str], cwd: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "HYDRA_"))}
     print("$", " ".join(args), flush=True)
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, encoding="utf-8")
     print(proc.stdout, end="")
     if proc.stderr:
         print("[stderr]", proc.stderr, end="")

@@ -43,7 +43,7 @@ def _no_store_in_the_checkout(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def golden() -> dict:
-    return json.loads(GOLDEN_PATH.read_text())
+    return json.loads(GOLDEN_PATH.read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="session")

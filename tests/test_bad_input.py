@@ -107,7 +107,7 @@ CASES = [
     Case(
         "rerun-interpolation",
         ["{tampered}"],
-        "holds an interpolation, which a rerun refuses",
+        "'init.name=${oc.env:HOME}' calls a resolver",
         "rnnlab-rerun",
     ),
     Case(
@@ -120,14 +120,14 @@ CASES = [
     # issue 19: kinds the first table did not list
     Case("null-group", ["init=null"], "init=null is not allowed: choose one of"),
     Case("null-optimizer", ["optimizer=null"], "optimizer=null is not allowed"),
-    Case("removed-group", ["~data"], "data=None is not allowed: one of the options"),
+    Case("removed-group", ["~data"], "~data cannot be applied: data is a key of rnnlab's"),
     Case("removed-key", ["~iterations"], "iterations"),
     Case("missing-config-dir", ["--config-dir=/nonexistent"], "--config-dir '/nonexistent'"),
     Case("missing-searchpath", ["hydra.searchpath=[file:///nonexistent]"], "/nonexistent is not"),
     Case("unknown-key", ["+optimizer.foo=1"], "optimizer.foo=1 is not allowed"),
     Case("huge-eps", ["gradcheck.eps=1e300"], "gradcheck.eps=1e+300 is not allowed"),
-    Case("env-interpolation", ["init.name=${{oc.env:RNNLAB_NOT_SET}}"], "init.name: "),
-    Case("unknown-resolver", ["init.name=${{nope:x}}"], "Unsupported interpolation type nope"),
+    Case("env-interpolation", ["init.name=${{oc.env:RNNLAB_NOT_SET}}"], "calls a resolver"),
+    Case("unknown-resolver", ["init.name=${{nope:x}}"], "'init.name=${nope:x}' calls a resolver"),
     Case("missing-interpolation", ["init.name=${{nope.key}}"], "'nope.key' not found"),
     Case("run-folder-in-proc", ["hydra.run.dir=/proc/rnnlab/x"], "cannot make the run folder"),
     Case("run-folder-under-a-file", ["hydra.run.dir=a-file/x"], "cannot make the run folder"),
@@ -187,11 +187,13 @@ def ready_store(tmp_path_factory, store_template) -> Path:
         ids[key] = run.info.run_id
     # the tampered run: its logged overrides pull an environment variable in
     folder = Path(client.get_run(ids["tampered"]).info.artifact_uri[len("file://") :]) / "config"
-    (folder / "overrides.yaml").write_text(yaml.safe_dump(["init.name=${oc.env:HOME}"]))
+    (folder / "overrides.yaml").write_text(
+        yaml.safe_dump(["init.name=${oc.env:HOME}"]), encoding="utf-8"
+    )
     # and one whose logged overrides now change a tracking key its config logged otherwise
     folder = Path(client.get_run(ids["retracked"]).info.artifact_uri[len("file://") :]) / "config"
     (folder / "overrides.yaml").write_text(
-        yaml.safe_dump(["tracking.experiment=t2", "tracking.log_model=false"])
+        yaml.safe_dump(["tracking.experiment=t2", "tracking.log_model=false"]), encoding="utf-8"
     )
     for key, change in TAMPERED.items():
         change(Path(client.get_run(ids[key]).info.artifact_uri[len("file://") :]))
@@ -200,21 +202,24 @@ def ready_store(tmp_path_factory, store_template) -> Path:
 
 def _cut(folder: Path) -> None:
     path = folder / "results" / "trajectory.csv"
-    path.write_text(path.read_text()[: len(path.read_text()) // 2])
+    path.write_text(
+        path.read_text(encoding="utf-8")[: len(path.read_text(encoding="utf-8")) // 2],
+        encoding="utf-8",
+    )
 
 
 def _nan(folder: Path) -> None:
     path = folder / "results" / "trajectory.csv"
-    lines = path.read_text().splitlines()
+    lines = path.read_text(encoding="utf-8").splitlines()
     lines[2] = ",".join(["1"] + ["nan"] * (len(lines[2].split(",")) - 1))
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def _config(folder: Path, key: str, value) -> None:
     path = folder / "config" / "config.yaml"
-    config = yaml.safe_load(path.read_text())
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
     config["plots"][key] = value
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
 
 
 TAMPERED = {
@@ -222,7 +227,9 @@ TAMPERED = {
     "nan": _nan,
     "nofig": lambda f: _config(f, "figures", ["nope"]),
     "dpi": lambda f: _config(f, "dpi", 100000),
-    "curves": lambda f: (f / "results" / "gradient_over_time.json").write_text('{"points": 3}'),
+    "curves": lambda f: (f / "results" / "gradient_over_time.json").write_text(
+        '{"points": 3}', encoding="utf-8"
+    ),
 }
 
 
@@ -246,7 +253,7 @@ def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, case, ready_stor
     elif case.store == "corrupt":
         store.parent.mkdir(parents=True)
         store.write_bytes(os.urandom(4096))
-    (tmp_path / "a-file").write_text("not a folder")
+    (tmp_path / "a-file").write_text("not a folder", encoding="utf-8")
     args = [a.format(**ids, port=closed_port()) for a in case.args]
     locked = tmp_path / "locked"
     if case.store == "nodir":  # a store whose folder cannot be made
@@ -263,7 +270,13 @@ def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, case, ready_stor
     before = runs_in(store) if case.store in ("ready", "readonly") else None
     try:
         proc = subprocess.run(
-            command, cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env
+            command,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+            encoding="utf-8",
         )
     finally:
         if locked.exists():
@@ -367,4 +380,6 @@ def test_a_config_error_with_a_refused_store_leaves_no_folder_and_no_secret(tmp_
     (line,) = proc.stderr.strip().splitlines()
     assert "eta_minus" in line and "s3cretpw" not in line
     assert not (tmp_path / "outputs").exists()
-    assert not any("s3cretpw" in p.read_text() for p in tmp_path.rglob("*") if p.is_file())
+    assert not any(
+        "s3cretpw" in p.read_text(encoding="utf-8") for p in tmp_path.rglob("*") if p.is_file()
+    )

@@ -152,15 +152,18 @@ def test_default_run_reproduces_lab8_in_one_mlflow_run(tmp_path, golden):
         assert expected in paths
 
     local = client.download_artifacts(run.info.run_id, "results/trajectory.csv", str(tmp_path))
-    rows = list(csv.DictReader(io.StringIO(open(local).read())))
+    rows = list(csv.DictReader(io.StringIO(open(local, encoding="utf-8").read())))
     assert len(rows) == 501 and list(rows[0]) == ["iteration", *SERIES]
     assert float(rows[499]["loss"]) == golden["rprop"]["loss_at_iteration"]["499"]
     assert float(rows[500]["loss"]) == m["final_loss"] and rows[500]["step_wx"] == "nan"
 
     inputs = run.inputs.dataset_inputs
     assert len(inputs) == 1 and inputs[0].dataset.digest
-    with open(client.download_artifacts(run.info.run_id, "data/dataset.csv", str(tmp_path))) as f:
-        data = np.loadtxt(f, delimiter=",", skiprows=1)
+    with open(
+        client.download_artifacts(run.info.run_id, "data/dataset.csv", str(tmp_path)),
+        encoding="utf-8",
+    ) as f:
+        data = np.loadtxt(f, delimiter=",", skiprows=1, encoding="utf-8")
     np.testing.assert_array_equal(data[:, :-1], np.array(golden["data"]["X"]))
 
 
@@ -241,6 +244,7 @@ def test_interrupted_run_ends_killed_not_running(tmp_path, sig):
         stderr=subprocess.PIPE,
         text=True,
         env=cli_environment(),
+        encoding="utf-8",
     )
     try:
         deadline = time.monotonic() + 120
@@ -280,7 +284,7 @@ def test_the_process_the_user_started_records_every_run(tmp_path, args):
     new_store(tmp_path / "outputs" / "mlflow.db")
     proc = subprocess.Popen(
         cli_command(args), cwd=tmp_path, env=cli_environment(), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
+        stderr=subprocess.PIPE, text=True, encoding="utf-8",
     )  # fmt: skip
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err[-2000:]

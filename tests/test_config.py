@@ -139,3 +139,19 @@ def test_a_start_overridden_away_from_its_option_is_custom(overrides, name, run)
     config = to_container(compose_config(overrides))
     assert config["init"]["name"] == name
     assert run_name(config) == run
+
+
+def test_each_optimizer_has_a_name_of_its_own():
+    """Issue 31, 2: gd_clip's config said ``name: gd``: the results view's optimizer.name
+    column could not tell clipped gradient descent from plain."""
+    names = {}
+    for stem in OPTIMIZERS:
+        cfg = compose_config([f"optimizer={stem}"])
+        validate(cfg)
+        names[stem] = cfg.optimizer.name
+        assert optimizer_id(cfg.optimizer) == stem
+    assert names == {s: s for s in OPTIMIZERS}  # unique, and the option's own name
+    plain = compose_config(["optimizer=gd", "optimizer.clip_norm=2"])  # gd given a clip
+    assert optimizer_id(plain.optimizer) == "gd_clip"
+    with pytest.raises(ConfigError, match=r"optimizer\.clip_norm=None"):
+        validate(compose_config(["optimizer=gd_clip", "optimizer.clip_norm=null"]))

@@ -45,7 +45,7 @@ def statuses(client: MlflowClient) -> dict[str, tuple[str, str]]:
 
 def journal() -> list[dict]:
     f = pending.path()
-    return [json.loads(x) for x in f.read_text().splitlines()] if f.exists() else []
+    return [json.loads(x) for x in f.read_text(encoding="utf-8").splitlines()] if f.exists() else []
 
 
 def test_a_deleted_sweep_is_not_resumed_rerun_or_journaled(tmp_path, swept):

@@ -28,7 +28,7 @@ def test_the_basic_sweeper_expands_a_grid_in_batches():
 
 
 def test_hydras_process_wide_state_is_put_back(tmp_path):
-    (tmp_path / "app.yaml").write_text("x: 1\n")
+    (tmp_path / "app.yaml").write_text("x: 1\n", encoding="utf-8")
     assert isinstance(Singleton._instances, dict)
     before = Singleton._instances.get(VersionBase)
     with hydra_restored():

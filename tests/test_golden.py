@@ -21,7 +21,9 @@ def test_golden_copy_matches_shared_original():
             "the original shared/golden/lab8.json is not beside this checkout (a plain "
             "clone); the other golden tests check its copy, tests/golden/lab8.json"
         )
-    assert json.loads(shared.read_text()) == json.loads(Path(GOLDEN_PATH).read_text())
+    assert json.loads(shared.read_text(encoding="utf-8")) == json.loads(
+        Path(GOLDEN_PATH).read_text(encoding="utf-8")
+    )
 
 
 def test_data_is_the_labs_exactly(golden, lab_data):

@@ -35,7 +35,7 @@ def pythons() -> dict[str, str]:
         try:
             out = subprocess.run(
                 [exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                capture_output=True, text=True, timeout=30, check=True,
+                capture_output=True, text=True, timeout=30, check=True, encoding="utf-8",
             ).stdout.strip()  # fmt: skip
         except (OSError, subprocess.SubprocessError):
             continue
@@ -91,7 +91,7 @@ def install(dist: Path, python: str, venv: Path) -> Path:
     proc = subprocess.run(
         ["uv", "pip", "install", "--python", str(venv / "bin" / "python"),
          "-r", str(requirements), str(wheel)],
-        env=env, capture_output=True, text=True, timeout=900,
+        env=env, capture_output=True, text=True, timeout=900, encoding="utf-8",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     return venv / "bin"
@@ -106,8 +106,8 @@ class Folder:
         root.mkdir()
         for args in (["init", "-q"], ["commit", "-q", "--allow-empty", "-m", "mine"]):
             subprocess.run(["git", *args], cwd=root, check=True, env=self.env())
-        self.commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, text=True,
-                                     capture_output=True, check=True).stdout.strip()  # fmt: skip
+        self.commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                                     check=True, encoding="utf-8").stdout.strip()  # fmt: skip
 
     def env(self) -> dict[str, str]:
         env = cli_environment()
@@ -118,7 +118,7 @@ class Folder:
 
     def run(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
         proc = subprocess.run(list(args), cwd=self.root, env=self.env(), capture_output=True,
-                              text=True, timeout=600)  # fmt: skip
+                              text=True, timeout=600, encoding="utf-8")  # fmt: skip
         if ok:
             assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
             assert "Traceback" not in proc.stdout + proc.stderr
@@ -189,7 +189,8 @@ def test_the_installed_wheel_runs_from_a_folder_of_the_users(dist, tmp_path, ver
     # a start of the user's own, from their folder, and its rerun
     (me.root / "myconf" / "init").mkdir(parents=True)
     (me.root / "myconf" / "init" / "mine.yaml").write_text(
-        "defaults: [/schema/init@_here_, _self_]\nname: mine\nwx: 1.5\nwrec: 0.5\n"
+        "defaults: [/schema/init@_here_, _self_]\nname: mine\nwx: 1.5\nwrec: 0.5\n",
+        encoding="utf-8",
     )
     me.run("rnnlab", "--config-dir", "myconf", "init=mine", "plots=none")
     (mine,) = me.runs("rnnlab", "tags.init = 'mine'")
@@ -203,6 +204,6 @@ def test_the_installed_wheel_runs_from_a_folder_of_the_users(dist, tmp_path, ver
     assert me.store.get_run(line[0]).data.tags["version.rnnlab"] == VERSION
 
     # the sweeper plugin, selectable by any Hydra app of this environment
-    (me.root / "app.py").write_text(HYDRA_APP)
+    (me.root / "app.py").write_text(HYDRA_APP, encoding="utf-8")
     out = me.run(str(bin_dir / "python"), "app.py", "-m", "hydra/sweeper=rnnlab", "+x=1,2").stdout
     assert "x = 1" in out and "x = 2" in out

@@ -56,7 +56,7 @@ def level(name: str) -> int:
 def imports(path: Path, name: str, known: dict[str, Path]) -> list[tuple[int, str, str]]:
     """(line, imported rnnlab module, imported name or "") for every import in the file,
     at any depth (inside functions too)."""
-    tree = ast.parse(path.read_text())
+    tree = ast.parse(path.read_text(encoding="utf-8"))
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = []
     for node in ast.walk(tree):
@@ -139,7 +139,7 @@ def test_the_contract_fails_on_an_upward_import(tmp_path, monkeypatch):
     # the check itself: an import of the CLI from the store is caught, inside a function
     known = modules()
     bad = tmp_path / "bad.py"
-    bad.write_text("def f():\n    from rnnlab.cli import app\n")
+    bad.write_text("def f():\n    from rnnlab.cli import app\n", encoding="utf-8")
     known["rnnlab.store.bad"] = bad
     assert any("rnnlab.store.bad (layer 3) imports rnnlab.cli.app" in b for b in upward(known))
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
@@ -148,15 +148,17 @@ def test_the_contract_fails_on_an_upward_import(tmp_path, monkeypatch):
 @pytest.mark.parametrize("name", sorted(modules()))
 def test_a_module_has_one_purpose_and_a_readable_size(name):
     path = modules()[name]
-    lines = len(path.read_text().splitlines())
+    lines = len(path.read_text(encoding="utf-8").splitlines())
     assert lines <= MAX_LINES, f"{path.relative_to(SRC)}: {lines} lines: split it"
-    assert ast.get_docstring(ast.parse(path.read_text())), f"{name}: say its purpose"
+    assert ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))), (
+        f"{name}: say its purpose"
+    )
 
 
 def test_one_module_installs_signal_handlers():
     where = set()
     for name, path in modules().items():
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
@@ -172,7 +174,7 @@ def test_no_private_name_of_another_rnnlab_module_is_used():
     known = modules()
     bad = []
     for name, path in known.items():
-        tree = ast.parse(path.read_text())
+        tree = ast.parse(path.read_text(encoding="utf-8"))
         bound = {}  # local name -> rnnlab module
         for line, target, imported in imports(path, name, known):
             if imported.startswith("_") and target != name:
@@ -220,6 +222,8 @@ def test_the_commands_worker_imports_no_mlflow():
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        out = subprocess.run([sys.executable, "-c", code, tmp], capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code, tmp], capture_output=True, text=True, encoding="utf-8"
+        )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["[]"]

@@ -172,7 +172,7 @@ def test_many_starts_step_as_each_alone(opt):
 @pytest.mark.parametrize(
     ("option", "name", "label"),
     [
-        ("gd_clip", "gd", "gradient descent (lr=0.01, clipped at 1)"),
+        ("gd_clip", "gd_clip", "gradient descent (lr=0.01, clipped at 1)"),
         ("momentum", "momentum", "momentum 0.9 (lr=1e-06)"),
         ("adam", "adam", "Adam (lr=0.01)"),
         ("irprop_minus", "irprop_minus", "iRprop-"),

@@ -123,7 +123,9 @@ def test_a_logged_override_edited_to_call_a_resolver_is_refused_by_the_rerun(tmp
     logged = next(
         (tmp_path / "outputs").rglob(f"{run.info.run_id}/artifacts/config/overrides.yaml")
     )
-    logged.write_text(logged.read_text() + "- init.name=${oc.env:HOME}\n")
+    logged.write_text(
+        logged.read_text(encoding="utf-8") + "- init.name=${oc.env:HOME}\n", encoding="utf-8"
+    )
     proc = run_cli([run.info.run_id], tmp_path, script="rnnlab-rerun")
     assert "calls a resolver" in one_error_line(proc, "rnnlab-rerun")
     assert len(every_run(client)) == 1

@@ -105,3 +105,42 @@ def test_training_curves_and_steps_figures(lab_data):
     np.testing.assert_array_equal(fig.axes[1].get_lines()[0].get_ydata(), traj.step[:, 0])
     assert len(fig.axes[0].get_lines()[0].get_xdata()) == 61  # a gradient at every point
     assert not any(isinstance(c, PathCollection) for c in fig.axes[0].get_children())
+
+
+def test_sweep_loss_curves_take_x_from_the_logged_steps():
+    """Issue 31, 1: a sweep child logs every 5th step of 500; its curve was drawn at
+    positions 0-100 under "iteration", as if it converged 5x faster."""
+    steps = np.append(np.arange(0, 500, 5), 500)
+    loss = np.where(steps < 264, 1.0, 0.01)  # it reaches the valley between 260 and 265
+    fig = plots.sweep_loss_curves({"gd": [("gd-vanish", steps, loss, False)]})
+    (line,) = fig.axes[0].lines
+    x = line.get_xdata()
+    assert np.array_equal(x, steps) and x[-1] == 500
+    assert x[np.flatnonzero(line.get_ydata() < 0.2)[0]] == 265
+    assert fig.axes[0].get_xlabel() == "iteration"
+
+
+def test_a_run_that_diverged_at_once_says_so_in_its_figures(lab_data):
+    """Issue 31, 3: ``optimizer=gd init=explode`` drew an empty frame ("0 iterations", the
+    start hidden under the end)."""
+    columns = {"loss": np.array([5.2e11]), "wx": np.array([1.0]), "wrec": np.array([2.0])}
+    fig = plots.training_curves(columns, "gradient descent", diverged_at=1)
+    ax = fig.axes[0]
+    assert ax.lines[0].get_marker() == "o"  # the one point is seen
+    assert [tuple(line.get_xdata()) for line in ax.lines if line.get_linestyle() == "--"] == [
+        (1, 1)
+    ]
+    assert any(t.get_text().startswith("diverged at iteration 1") for t in ax.texts)
+    assert ax.get_xlim()[1] >= 1
+    path = np.array([[1.0, 2.0]])
+    fig = plots.trajectory(lab_data.X, lab_data.t, path, "gd", OVERVIEW, [0, 2, 0, 2], 20, 1)
+    labels = fig.legends[0].get_texts()
+    assert [t.get_text() for t in labels] == [
+        "diverged at iteration 1",
+        "start (1, 2)",
+        "last finite point (1, 2)",
+    ]
+    start = next(line for line in fig.axes[0].lines if line.get_label().startswith("start"))
+    assert start.get_zorder() > max(
+        line.get_zorder() for line in fig.axes[0].lines if line is not start
+    )

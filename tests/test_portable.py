@@ -34,12 +34,14 @@ del signal.SIGHUP
 @pytest.fixture
 def no_posix(tmp_path) -> dict[str, str]:
     (tmp_path / "site").mkdir()
-    (tmp_path / "site" / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    (tmp_path / "site" / "sitecustomize.py").write_text(SITECUSTOMIZE, encoding="utf-8")
     env = cli_environment()
     env["PYTHONPATH"] = str(tmp_path / "site")
     check = "import os, signal; print(hasattr(os, 'fork'), hasattr(signal, 'SIGHUP'))"
     python = str(Path(cli_command([])[0]).parent / "python")
-    out = subprocess.run([python, "-c", check], env=env, capture_output=True, text=True)
+    out = subprocess.run(
+        [python, "-c", check], env=env, capture_output=True, text=True, encoding="utf-8"
+    )
     assert out.stdout.split() == ["False", "False"]
     return env
 
@@ -53,11 +55,12 @@ def runs_in(db: Path) -> list:
 def test_the_command_and_a_sweep_run_without_fork_fcntl_and_sighup(tmp_path, no_posix):
     db = new_store(tmp_path / "outputs" / "mlflow.db")
     run = subprocess.run(cli_command(["plots=none"]), cwd=tmp_path, env=no_posix,
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
+                         capture_output=True, text=True, timeout=300, encoding="utf-8")  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     assert "Final loss 0.111257 after 500 iterations (completed)." in run.stdout
     sweep = subprocess.run(cli_command(["-m", "experiment=compare_starts"]), cwd=tmp_path,
-                           env=no_posix, capture_output=True, text=True, timeout=300)  # fmt: skip
+                           env=no_posix, capture_output=True, timeout=300,
+                           encoding="utf-8")  # fmt: skip
     assert sweep.returncode == 0, sweep.stderr[-3000:]
     assert "14 jobs, 11 finished, 3 diverged, 0 failed" in sweep.stdout
     found = runs_in(db)
@@ -80,7 +83,7 @@ def test_an_interrupted_sweep_without_fork_ends_killed(tmp_path, no_posix):
     ]
     proc = subprocess.Popen(cli_command(args), cwd=tmp_path, env=no_posix, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)  # fmt: skip
+                            start_new_session=True, encoding="utf-8")  # fmt: skip
     deadline = time.monotonic() + 120
     while not any(r.data.tags.get("sweep_job") == "1" for r in runs_in(db)):  # job 1 began
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
@@ -124,7 +127,7 @@ def test_the_journal_loses_no_entry_while_processes_append_and_one_applies(tmp_p
     for w in writers:
         w.join(timeout=60)
         assert w.exitcode == 0
-    lines = pending.path().read_text().splitlines()
+    lines = pending.path().read_text(encoding="utf-8").splitlines()
     assert sorted(lines) == sorted(set(lines)) and len(lines) == 600  # the others' lines, all
 
 
@@ -141,7 +144,7 @@ def test_a_journal_line_for_a_run_the_store_no_longer_has_is_cleared_in_one_line
     assert err == [
         "rnnlab: run 0123456789abcdef0123456789abcdef is no longer in the store; its end is dropped"
     ]
-    assert pending.path().read_text() == ""
+    assert pending.path().read_text(encoding="utf-8") == ""
     pending.apply(MlflowClient(store))
     assert capsys.readouterr().err == ""  # not again
 
@@ -151,5 +154,5 @@ def test_an_unknown_platform_still_reads_the_store(tmp_path, no_posix):
     assert run_cli(["plots=none", "iterations=20"], tmp_path).returncode == 0
     (_run,) = runs_in(db)
     doctor = subprocess.run(cli_command([], "rnnlab-doctor"), cwd=tmp_path, env=no_posix,
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+                            capture_output=True, timeout=120, encoding="utf-8")  # fmt: skip
     assert doctor.returncode == 0 and "no orphaned runs" in doctor.stdout

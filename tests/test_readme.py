@@ -60,7 +60,7 @@ class Snippet:
 
 
 def readme_snippets() -> list[Snippet]:
-    text = (REPO / "README.md").read_text()
+    text = (REPO / "README.md").read_text(encoding="utf-8")
     found: list[Snippet] = []
     block_start = 0  # the first command of the last block: a sample output belongs to it
     for lang, body in re.findall(r"```(\w*)\n(.*?)```", text, re.S):
@@ -134,6 +134,7 @@ class Workspace:
             capture_output=True,
             text=True,
             timeout=timeout,
+            encoding="utf-8",
         )
 
     def background(self, command: str, port: int) -> None:
@@ -205,7 +206,7 @@ def default_run(ws: Workspace, s: Snippet) -> None:
 
 def own_project(ws: Workspace, s: Snippet) -> None:
     ok(ws.shell(s.text, uv=True))
-    assert str(REPO) in (ws.root / "myproj" / "pyproject.toml").read_text()
+    assert str(REPO) in (ws.root / "myproj" / "pyproject.toml").read_text(encoding="utf-8")
 
 
 def in_own_project(expected: str) -> Callable[[Workspace, Snippet], None]:
@@ -225,7 +226,7 @@ def in_own_project(expected: str) -> Callable[[Workspace, Snippet], None]:
 def a_file(ws: Workspace, s: Snippet) -> None:
     path = ws.root / s.path
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(s.text)
+    path.write_text(s.text, encoding="utf-8")
 
 
 def mlflow_ui(ws: Workspace, s: Snippet) -> None:
@@ -333,6 +334,7 @@ def python(ws: Workspace, code: str) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         timeout=300,
+        encoding="utf-8",
     )
 
 

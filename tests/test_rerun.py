@@ -102,7 +102,9 @@ def test_lineage_is_recorded(store_dir, api_run):
         assert tags[f"version.{pkg}"] == version(pkg)
     # run from rnnlab's own checkout (an editable install in its .venv): its commit and lock
     assert tags["uv_lock_sha256"] == hashlib.sha256((REPO / "uv.lock").read_bytes()).hexdigest()
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, encoding="utf-8"
+    )
     assert tags["git_dirty"] in ("true", "false") and tags["git_commit"] == head.stdout.strip()
     assert tags["data_recipe"] == "lab8" and tags["data_seed"] == "61185"
     assert len(tags["data_digest"]) == 16

@@ -34,7 +34,7 @@ def test_an_interrupted_sweep_resumes_running_only_what_did_not_finish(tmp_path)
     args = ["-m", f"init={INITS}", "optimizer=rprop,gd", "iterations=3000", "plots=none"]
     proc = subprocess.Popen(
         cli_command(args), cwd=tmp_path, env=cli_environment(), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
+        stderr=subprocess.PIPE, text=True, encoding="utf-8",
     )  # fmt: skip
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:  # a signal mid-sweep: once two jobs have finished
@@ -81,7 +81,8 @@ def test_an_interrupted_sweep_resumes_running_only_what_did_not_finish(tmp_path)
     m = parent.data.metrics
     assert (m["jobs"], m["jobs_not_started"], m["jobs_failed"]) == (JOBS, 0, 0)
     with open(
-        client.download_artifacts(parent.info.run_id, "summary/summary.csv", str(tmp_path))
+        client.download_artifacts(parent.info.run_id, "summary/summary.csv", str(tmp_path)),
+        encoding="utf-8",
     ) as f:
         rows = list(csv.DictReader(f))
     assert [int(r["job"]) for r in rows] == list(range(JOBS))

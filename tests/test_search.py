@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shlex
 
 import pytest
 import yaml
@@ -101,19 +102,24 @@ def test_an_optuna_search_reads_like_a_grid_sweep(tmp_path):
         open(
             client.download_artifacts(
                 parent.info.run_id, "sweep/optimization_results.yaml", str(folder)
-            )
+            ),
+            encoding="utf-8",
         )
     )
     assert math.isclose(optuna["best_value"], best.data.metrics["final_loss"], rel_tol=1e-12)
     assert math.isclose(optuna["best_params"]["optimizer.learning_rate"], float(best_rate))
     # the trials as the summary table, the searched key a column; the jobs it ran as its plan
     with open(
-        client.download_artifacts(parent.info.run_id, "summary/summary.csv", str(folder))
+        client.download_artifacts(parent.info.run_id, "summary/summary.csv", str(folder)),
+        encoding="utf-8",
     ) as f:
         rows = list(csv.DictReader(f))
     assert [float(r["optimizer.learning_rate"]) for r in rows] == rates
     assert [r["run_id"] for r in rows] == [c.info.run_id for c in children]
-    with open(client.download_artifacts(parent.info.run_id, "sweep/jobs.json", str(folder))) as f:
+    with open(
+        client.download_artifacts(parent.info.run_id, "sweep/jobs.json", str(folder)),
+        encoding="utf-8",
+    ) as f:
         jobs = json.load(f)
     assert jobs["searched"] is True and len(jobs["jobs"]) == 4
     assert [
@@ -158,6 +164,17 @@ def test_the_optuna_experiment_chooses_its_sweeper(tmp_path):
     (parent,) = client.search_runs([exp.experiment_id], "tags.sweep = 'true'")
     assert parent.data.params["sweeper.sampler.seed"] == "0"
     assert parent.data.params["sweeper.n_trials"] == "3"
+    # issue 31, 7: no Optuna log line ("[I ...] A new study created", coloured) on stderr
+    assert proc.stderr == "", proc.stderr
+    # issue 31, 4: the parent's Source, run as written, makes the same search again
+    source = parent.data.tags["mlflow.source.name"]
+    assert source.startswith("rnnlab -m experiment=optimizer_learning_rates_optuna"), source
+    again = run_cli(shlex.split(source)[1:], cwd=tmp_path)
+    assert again.returncode == 0 and again.stderr == "", again.stderr[-2000:]
+    runs = client.search_runs([exp.experiment_id], "tags.sweep = 'true'")
+    assert len(runs) == 2 and {r.data.metrics["best_final_loss"] for r in runs} == {
+        parent.data.metrics["best_final_loss"]
+    }
 
 
 @pytest.mark.slow
@@ -188,10 +205,14 @@ def test_a_nevergrad_search_gets_the_same_record(tmp_path):
     )
     folder = tmp_path / "dl"
     with open(
-        client.download_artifacts(parent.info.run_id, "summary/summary.csv", str(folder))
+        client.download_artifacts(parent.info.run_id, "summary/summary.csv", str(folder)),
+        encoding="utf-8",
     ) as f:
         assert [float(r["optimizer.learning_rate"]) for r in csv.DictReader(f)] == rates
-    with open(client.download_artifacts(parent.info.run_id, "sweep/jobs.json", str(folder))) as f:
+    with open(
+        client.download_artifacts(parent.info.run_id, "sweep/jobs.json", str(folder)),
+        encoding="utf-8",
+    ) as f:
         jobs = json.load(f)
     assert jobs["searched"] is True and len(jobs["jobs"]) == 4
     figures = {f.path for f in client.list_artifacts(parent.info.run_id, "figures")}

@@ -61,6 +61,7 @@ def test_a_sweep_through_a_server_with_a_password_keeps_it_nowhere(tmp_path):
                 capture_output=True,
                 text=True,
                 timeout=300,
+                encoding="utf-8",
             )
             assert proc.returncode == 0, proc.stderr
             console += proc.stdout + proc.stderr
@@ -71,6 +72,7 @@ def test_a_sweep_through_a_server_with_a_password_keeps_it_nowhere(tmp_path):
             ["grep", "-rl", "--binary-files=text", SECRET, str(tmp_path)],
             capture_output=True,
             text=True,
+            encoding="utf-8",
         ).stdout.split()
         assert found == []
 

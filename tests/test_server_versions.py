@@ -89,7 +89,7 @@ def test_a_2x_server_takes_runs_with_their_model_sweeps_and_reruns(tmp_path, ser
     )
     env = {**os.environ, "MLFLOW_TRACKING_URI": server_2x}
     out = subprocess.run([sys.executable, "-c", predict], capture_output=True, text=True,
-                         env=env, timeout=120, check=True).stdout  # fmt: skip
+                         env=env, timeout=120, check=True, encoding="utf-8").stdout  # fmt: skip
     assert float(out.split()[-1]) == pytest.approx(run.data.metrics["test_output"], rel=1e-9)
 
     again = run_cli([run.info.run_id, "--tracking-uri", server_2x], tmp_path, script="rnnlab-rerun")

@@ -45,7 +45,7 @@ def create_killed_at(path: Path, step: int | None) -> int:
                 ("UPDATE", "INSERT")
             ):
                 seen += 1
-                count_file.write_text(str(seen))
+                count_file.write_text(str(seen), encoding="utf-8")
                 if seen == step:
                     os.kill(os.getpid(), signal.SIGKILL)
 
@@ -57,7 +57,7 @@ def create_killed_at(path: Path, step: int | None) -> int:
         os._exit(code)
     _, status = os.waitpid(pid, 0)
     code = os.waitstatus_to_exitcode(status)
-    seen = int(count_file.read_text()) if count_file.exists() else 0
+    seen = int(count_file.read_text(encoding="utf-8")) if count_file.exists() else 0
     count_file.unlink(missing_ok=True)
     return code, seen
 
@@ -112,7 +112,7 @@ def test_a_journal_with_unreadable_lines_sets_them_aside(tmp_path, monkeypatch, 
         f"rnnlab: 3 line(s) of the journal {journal} could not be read; set aside in {journal}.bad",
     ]
     assert client.get_run(waiting).info.status == "KILLED"
-    assert journal.read_text() == other + "\n"  # another store's entry waits on
+    assert journal.read_text(encoding="utf-8") == other + "\n"  # another store's entry waits on
     assert Path(f"{journal}.bad").read_bytes() == b'[1,2]\n\xff\xfe\n{"uri": 5}\n'
 
 
@@ -121,7 +121,7 @@ def test_a_journal_keeps_no_password(tmp_path, monkeypatch):
     pending.add(
         "http://alice:s3cret@127.0.0.1:9/", "r1", "KILLED", "failed at http://alice:s3cret@h/"
     )
-    text = pending.path().read_text()
+    text = pending.path().read_text(encoding="utf-8")
     assert "s3cret" not in text and text.count("alice:***@") == 2
 
 
@@ -131,7 +131,7 @@ def test_an_artifact_write_that_fails_still_ends_the_run(tmp_path, monkeypatch):
     monkeypatch.setenv("RNNLAB_STATE_DIR", str(tmp_path / "state"))
     uri = f"sqlite:///{new_store(tmp_path / 'mlflow.db')}"
     client = MlflowClient(uri)
-    (tmp_path / "art").write_text("a file where the artifact folder should be")
+    (tmp_path / "art").write_text("a file where the artifact folder should be", encoding="utf-8")
     eid = client.create_experiment("e", artifact_location=str(tmp_path / "art"))
     run_id = client.create_run(eid).info.run_id
     assert runs.end(client, run_id, "FAILED", "boom", trace="Traceback ...: boom")
@@ -139,3 +139,33 @@ def test_an_artifact_write_that_fails_still_ends_the_run(tmp_path, monkeypatch):
     assert run.info.status == "FAILED" and run.data.tags["error"] == "boom"
     assert not pending.path().exists()  # nothing waits: it was written
     assert (run_id, "FAILED", True) in runs.history  # recorded as written
+
+
+def test_the_console_line_names_every_run_by_its_last_word(tmp_path, monkeypatch):
+    """Issue 30, 9 and 14: "no run was open" was said of runs that were open and then
+    ended (their end waiting in the journal), and one run could be journaled twice."""
+    monkeypatch.setenv("RNNLAB_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setattr(runs, "history", [])
+    uri = f"sqlite:///{new_store(tmp_path / 'mlflow.db')}"
+    client = MlflowClient(uri)
+    done, waits, open_ = (client.create_run("0").info.run_id for _ in range(3))
+    for rid in (done, waits, open_):
+        runs.history.append((rid, "RUNNING", True))
+    assert runs.end(client, done, "FINISHED")
+    dead = MlflowClient(f"sqlite:///{tmp_path}/gone/nowhere.db")  # takes no write
+    assert not runs.end(dead, waits, "FAILED", "the disk is full")
+    mark = len(runs.history)  # the moment the command noticed
+    assert not runs.end(client, waits, "KILLED", "again")  # its first end stands
+    assert [
+        json.loads(x)["status"] for x in pending.path().read_text(encoding="utf-8").splitlines()
+    ] == ["FAILED"]
+    line = runs.what_ended(mark)
+    assert line == (
+        f"run {waits} to be marked FAILED when the store takes writes again (the next rnnlab "
+        f"start against it, or rnnlab-doctor --repair); run {open_} left RUNNING "
+        "(rnnlab-doctor --repair ends it)"
+    )
+    assert runs.end(client, open_, "KILLED", "interrupted")
+    assert runs.what_ended(mark).startswith(f"run {open_} marked KILLED; run {waits} to be")
+    monkeypatch.setattr(runs, "history", [(done, "RUNNING", True), (done, "FINISHED", True)])
+    assert runs.what_ended(2) == "no run was open"

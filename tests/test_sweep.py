@@ -33,7 +33,7 @@ def parent_and_children(runs):
 
 
 def read_csv(client, run_id, path, tmp_path):
-    with open(client.download_artifacts(run_id, path, str(tmp_path))) as f:
+    with open(client.download_artifacts(run_id, path, str(tmp_path)), encoding="utf-8") as f:
         return list(csv.DictReader(f))
 
 
@@ -85,7 +85,10 @@ def check_compare_starts(tmp_path, proc, iterations, most=101):
     lab = next(c for c in children if c.info.run_id == by_pair[("lab_start", "rprop")]["run_id"])
     assert float(by_pair[("lab_start", "rprop")]["final_loss"]) == lab.data.metrics["final_loss"]
     table = json.load(
-        open(client.download_artifacts(parent.info.run_id, "summary/summary.json", str(tmp_path)))
+        open(
+            client.download_artifacts(parent.info.run_id, "summary/summary.json", str(tmp_path)),
+            encoding="utf-8",
+        )
     )
     assert len(table["data"]) == 14 and "final_loss" in table["columns"]
     figures = {f.path for f in client.list_artifacts(parent.info.run_id, "figures")}
@@ -294,7 +297,8 @@ def test_compare_optimizers_shows_who_reaches_the_valley_from_where(tmp_path):
     figures = {f.path for f in client.list_artifacts(parent.info.run_id, "figures")}
     assert "figures/valley_matrix.png" in figures
     with open(
-        client.download_artifacts(parent.info.run_id, "summary/summary.csv", str(tmp_path))
+        client.download_artifacts(parent.info.run_id, "summary/summary.csv", str(tmp_path)),
+        encoding="utf-8",
     ) as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 49 and {"optimizer", "init", "valley_at"} <= set(rows[0])
@@ -311,6 +315,7 @@ def test_two_multiruns_in_the_same_second_write_to_different_folders(tmp_path):
             stderr=subprocess.PIPE,
             text=True,
             env=cli_environment(),
+            encoding="utf-8",
         )
         for _ in range(2)
     ]
@@ -344,3 +349,27 @@ def test_ray_launcher_runs_the_sweep_on_a_local_ray_instance(tmp_path):
     parent, children = parent_and_children(runs_by_experiment(client)["compare_starts"])
     assert parent.info.status == "FINISHED" and len(children) == 4, proc.stdout[-3000:]
     assert "_run_job pid=" in proc.stdout + proc.stderr  # jobs ran in Ray workers
+
+
+def test_a_sweeps_loss_curves_are_drawn_at_the_iterations_logged(tmp_path):
+    """Issue 31, 1, through a real sweep: the figure's x values are the store's steps, and
+    the first point in the valley on the figure is where the run's valley_at says."""
+    from rnnlab import plots
+    from rnnlab.sweeps import collect
+
+    new_store(tmp_path / "outputs" / "mlflow.db")
+    proc = run_cli(["-m", "init=vanish", "optimizer=gd,rprop", "iterations=500", "plots=none"],
+                   cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    client = MlflowClient(f"sqlite:///{tmp_path}/outputs/mlflow.db")
+    (p,) = [r for r in client.search_runs(["1"]) if r.data.tags.get("sweep") == "true"]
+    summary = collect.collect(client, "1", p.info.run_id, None)
+    for row in summary.rows:
+        steps, loss = summary.losses[row["run_id"]]
+        fig = plots.sweep_loss_curves({"p": [("c", steps, loss, False)]})
+        x = fig.axes[0].lines[0].get_xdata()
+        logged = [m.step for m in client.get_metric_history(row["run_id"], "loss")]
+        assert list(x) == sorted(logged) and x[-1] == 500 and len(x) <= 102
+        valley_at = client.get_run(row["run_id"]).data.metrics["valley_at"]
+        first = x[np.flatnonzero(loss < 0.2)[0]]  # the first logged point in the valley
+        assert valley_at <= first < valley_at + 50, (valley_at, first)  # not 5x too early

@@ -50,7 +50,12 @@ def stack(tmp_path_factory):
         "RNNLAB_TEAM_PORT": str(free_port()),
     }
     started = subprocess.run(
-        ["bash", str(SCRIPT), "start"], env=env, capture_output=True, text=True, timeout=300
+        ["bash", str(SCRIPT), "start"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        encoding="utf-8",
     )
     try:
         assert started.returncode == 0, started.stderr[-3000:]
@@ -63,17 +68,30 @@ def stack(tmp_path_factory):
         assert lines["RAY_ADDRESS"] == "127.0.0.1:6379"
         yield {"env": env, "state": state, "uri": lines["MLFLOW_TRACKING_URI"]}
     finally:
-        sessions = (state / "sessions").read_text().split() if (state / "sessions").exists() else []
+        sessions = (
+            (state / "sessions").read_text(encoding="utf-8").split()
+            if (state / "sessions").exists()
+            else []
+        )
         stopped = subprocess.run(
-            ["bash", str(SCRIPT), "stop"], env=env, capture_output=True, text=True, timeout=120
+            ["bash", str(SCRIPT), "stop"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            encoding="utf-8",
         )
         assert stopped.returncode == 0, stopped.stderr
         # nothing left: no namespace, no process of any session the stack started
         assert (
             env["RNNLAB_TEAM_NAME"]
-            not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+            not in subprocess.run(
+                ["ip", "netns", "list"], capture_output=True, text=True, encoding="utf-8"
+            ).stdout
         )
-        left = subprocess.run(["ps", "-e", "-o", "sid="], capture_output=True, text=True).stdout
+        left = subprocess.run(
+            ["ps", "-e", "-o", "sid="], capture_output=True, text=True, encoding="utf-8"
+        ).stdout
         assert not set(sessions) & set(left.split()), "a process of the stack is still running"
 
 
@@ -88,6 +106,7 @@ def in_stack(
         capture_output=True,
         text=True,
         timeout=timeout,
+        encoding="utf-8",
     )
 
 
@@ -172,6 +191,7 @@ def test_a_single_run_from_outside_the_namespace_and_the_status(stack, tmp_path)
         capture_output=True,
         text=True,
         timeout=300,
+        encoding="utf-8",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     (line,) = [ln for ln in proc.stdout.splitlines() if ln.startswith("MLflow run ")]
@@ -181,7 +201,11 @@ def test_a_single_run_from_outside_the_namespace_and_the_status(stack, tmp_path)
     (run,) = client.search_runs([client.get_experiment_by_name("team-single").experiment_id])
     assert run.info.status == "FINISHED" and run.data.metrics["final_loss"] > 0
     status = subprocess.run(
-        ["bash", str(SCRIPT), "status"], env=stack["env"], capture_output=True, text=True
+        ["bash", str(SCRIPT), "status"],
+        env=stack["env"],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
     )
     assert status.returncode == 0, status.stderr
     assert f"MLFLOW_TRACKING_URI={stack['uri']}" in status.stdout
@@ -270,8 +294,10 @@ def test_a_worker_node_killed_mid_sweep_leaves_nothing_running(stack, tmp_path):
         # kill lands): the node goes, all of it
         fresh = [r for r in running if time.time() * 1000 - r.info.start_time < 1000]
         if fresh:
-            sid = int((stack["state"] / "ray-node-2.sid").read_text())
-            out = subprocess.run(["ps", "-e", "-o", "pid=,sid="], capture_output=True, text=True)
+            sid = int((stack["state"] / "ray-node-2.sid").read_text(encoding="utf-8"))
+            out = subprocess.run(
+                ["ps", "-e", "-o", "pid=,sid="], capture_output=True, text=True, encoding="utf-8"
+            )
             for line in out.stdout.splitlines():
                 pid, s = (int(x) for x in line.split())
                 if s == sid:

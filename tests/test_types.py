@@ -14,6 +14,8 @@ pytestmark = pytest.mark.slow
 
 def test_mypy_finds_no_error():
     mypy = Path(sys.executable).parent / "mypy"
-    proc = subprocess.run([str(mypy)], cwd=REPO, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [str(mypy)], cwd=REPO, capture_output=True, text=True, timeout=600, encoding="utf-8"
+    )
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert proc.stdout.startswith("Success: no issues found")

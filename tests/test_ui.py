@@ -116,6 +116,7 @@ def test_repeated_sweeps_have_unique_names_and_their_children_read_apart(tmp_pat
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            encoding="utf-8",
         )
         for _ in range(2)
     ]
@@ -250,6 +251,7 @@ def test_sweeps_starting_at_once_all_get_their_columns_in_the_view(tmp_path):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            encoding="utf-8",
         )
         for key in keys
     ]

@@ -50,12 +50,12 @@ def runs_in(db: Path) -> list:
 def test_note_and_remove_take_away_only_what_the_job_made(tmp_path):
     user = tmp_path / "mine"
     user.mkdir()
-    (user / "notes.txt").write_text("keep me")
+    (user / "notes.txt").write_text("keep me", encoding="utf-8")
     (user / ".hydra").mkdir()  # a previous run's record: there before, so kept
     c = created.note(user)
     (user / "artifacts").mkdir()
-    (user / "app.log").write_text("")
-    (user / "results.csv").write_text("the user's, written meanwhile")
+    (user / "app.log").write_text("", encoding="utf-8")
+    (user / "results.csv").write_text("the user's, written meanwhile", encoding="utf-8")
     removed = created.remove(c)
     assert sorted(p.name for p in removed) == ["app.log", "artifacts"]
     assert sorted(p.name for p in user.iterdir()) == [".hydra", "notes.txt", "results.csv"]
@@ -79,7 +79,7 @@ def test_a_refused_run_leaves_the_users_folders_alone(tmp_path, where):
         args = ["hydra.run.dir=.", "hydra.output_subdir=null"]
     else:
         if where == "folder with a user's file":
-            (exp / "notes.txt").write_text("mine")
+            (exp / "notes.txt").write_text("mine", encoding="utf-8")
         args = [f"hydra.run.dir={exp}"]
     proc = run_cli([*args, "iterations=-1"], cwd=exp)
     line = one_error_line(proc)
@@ -182,7 +182,7 @@ def test_the_api_leaves_the_callers_process_as_it_found_it(tmp_path, monkeypatch
         # inside the caller's own Hydra context (a notebook's compose block)
         user_conf = tmp_path / "user_conf"
         user_conf.mkdir()
-        (user_conf / "app.yaml").write_text("lr: 0.5\n")
+        (user_conf / "app.yaml").write_text("lr: 0.5\n", encoding="utf-8")
         with initialize_config_dir(config_dir=str(user_conf), version_base="1.3"):
             before = process_state()
             inside = rnnlab.run(["init=explode", *ours_args])
@@ -250,7 +250,12 @@ def test_mlflow_tracking_uri_names_the_store_for_writers_and_readers(tmp_path):
 
     def cli(args, script="rnnlab"):
         return subprocess.run(
-            cli_command(args, script), cwd=tmp_path, env=env, capture_output=True, text=True
+            cli_command(args, script),
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
         )
 
     proc = cli(TINY)
@@ -370,7 +375,8 @@ def test_a_run_with_a_config_folder_of_ones_own_reruns(tmp_path):
     myconf = tmp_path / "myconf"
     (myconf / "init").mkdir(parents=True)
     (myconf / "init" / "mine.yaml").write_text(
-        "defaults:\n  - /schema/init@_here_\n  - _self_\nname: mine\nwx: 1.5\nwrec: 0.5\n"
+        "defaults:\n  - /schema/init@_here_\n  - _self_\nname: mine\nwx: 1.5\nwrec: 0.5\n",
+        encoding="utf-8",
     )
     db = new_store(tmp_path / "outputs" / "mlflow.db")
     proc = run_cli(["--config-dir", str(myconf), "init=mine", *TINY], tmp_path)
@@ -479,7 +485,7 @@ def test_zero_losses_are_drawn_at_a_marked_floor_without_warnings():
         warnings.simplefilter("error")
         fig = plots.training_curves(columns, "RProp")
         steps = plots.steps(columns, "RProp")
-        curves = plots.sweep_loss_curves({"RProp": [("a", columns["loss"], False)]})
+        curves = plots.sweep_loss_curves({"RProp": [("a", np.arange(n), columns["loss"], False)]})
     loss_ax = fig.axes[0]
     drawn = loss_ax.lines[0].get_ydata()
     assert np.array_equal(drawn, [0.5, 1e-3, 1e-4, 1e-4, 1e-4])  # a decade below 1e-3

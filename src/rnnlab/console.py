@@ -54,7 +54,8 @@ def others_warn_only() -> None:
     place: a dependency's deprecation is not rnnlab's failure."""
     for action, _message, category, module, _lineno in list(warnings.filters):
         if action == "error" and (module is None or module.pattern in ("", ".*")):
-            warnings.filterwarnings("default", category=category, module=OTHERS)
+            for cls in category if isinstance(category, tuple) else (category,):
+                warnings.filterwarnings("default", category=cls, module=OTHERS)
 
 
 def quiet() -> None:
@@ -74,6 +75,18 @@ def quiet() -> None:
         warnings.showwarning = _showwarning
     # a hydra.searchpath folder that is not there: rnnlab says so itself, in one line
     warnings.filterwarnings("ignore", message=r"provider=.* is not available", category=UserWarning)
+
+
+def quiet_search(sweeper_target: str) -> None:
+    """Optuna's own log lines (``[I ...] A new study created in memory``, coloured, on
+    stderr) off unless verbose, where the sweep is Optuna's: Optuna sets its logger to INFO
+    as it is imported, so this imports it first (the sweeper is about to) and uses its
+    ``logging.set_verbosity``."""
+    if verbose() or "optuna" not in sweeper_target:
+        return
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def error(prog: str, message: str) -> None:

@@ -142,6 +142,7 @@ class MlflowSweepCallback(Callback):
 
     def _start(self, config: DictConfig, noted: created.Created) -> None:
         self.launcher_pid = os.getpid()
+        console.quiet_search(str(config.hydra.sweeper.get("_target_", "")))
         sweep_plan = plan(config)
         check_plan(sweep_plan, config)
         try:
@@ -173,6 +174,11 @@ class MlflowSweepCallback(Callback):
             base=base,
             extra=extra,
             overrides=overrides + searchpath,
+            hydra_overrides=[
+                console.redact(o)
+                for o in config.hydra.overrides.hydra
+                if not o.startswith("hydra.mode=")
+            ],
             searchpath=searchpath,
             sweep_dir=sweep_dir,
             created=noted,

@@ -67,8 +67,11 @@ def _serve(recorder: recording.LocalRecorder, work: Callable[[Any], int]) -> int
     status = worker.status()
     if status < 0 and not signals.received():  # killed by a signal of its own (OOM)
         name = signal.Signals(-status).name
-        recorder.close(f"the worker process was killed ({name})")
-        console.error(recorder.prog, f"the worker process was killed ({name}); {runs.what_ended()}")
+        mark = len(runs.history)
+        recorder.close(f"the worker process was killed ({name})", killed=True)
+        console.error(
+            recorder.prog, f"the worker process was killed ({name}); {runs.what_ended(mark)}"
+        )
         return 1
     return status
 

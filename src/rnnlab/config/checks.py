@@ -101,16 +101,19 @@ def _check_steps(o: DictConfig, key: str) -> None:
 
 
 def _check_optimizer(o: DictConfig, key: str) -> None:
-    names = ("rprop", "irprop_minus", "irprop_plus", "gd", "momentum", "adam")
+    names = ("rprop", "irprop_minus", "irprop_plus", "gd", "gd_clip", "momentum", "adam")
     _check(o.get("name") in names, f"{key}.name", o.get("name"), f"one of {', '.join(names)}")
     if o.name in ("rprop", "irprop_minus", "irprop_plus"):
         _check_steps(o, key)
         return
     _in(f"{key}.learning_rate", o.learning_rate, 0, MAX_STEP, "(]")
-    if o.name == "gd":
+    if o.name in ("gd", "gd_clip"):
         v = o.get("clip_norm")
-        allowed = f"null (no clipping) or a number in (0, {MAX_STEP:g}]"
-        _check(v is None or (_positive(v) and v <= MAX_STEP), f"{key}.clip_norm", v, allowed)
+        allowed = f"a number in (0, {MAX_STEP:g}]"
+        if o.name == "gd":
+            allowed = f"null (no clipping) or {allowed}"
+        ok = (v is None and o.name == "gd") or (v is not None and _positive(v) and v <= MAX_STEP)
+        _check(ok, f"{key}.clip_norm", v, allowed)
     elif o.name == "momentum":
         _in(f"{key}.momentum", o.momentum, 0, 1, "[)")
     else:  # adam
@@ -149,6 +152,7 @@ SCHEMAS = {  # each node's keys: what its schema defines (``+key=...`` adds othe
 OPTIMIZER_SCHEMAS = {
     "rprop": RPropConfig,
     "gd": GDConfig,
+    "gd_clip": GDConfig,
     "momentum": MomentumConfig,
     "adam": AdamConfig,
     "irprop_minus": IRPropConfig,

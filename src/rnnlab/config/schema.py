@@ -130,8 +130,8 @@ OPTIMIZER_NAMES = {  # by optimizer_id: what figures, tables and descriptions ca
 
 
 def optimizer_id(o: Any) -> str:
-    """The optimizer a config names: its ``name``, except gradient descent with
-    clipping, which is ``gd_clip`` (as conf/optimizer/gd_clip.yaml)."""
+    """The optimizer a config names: its ``name`` (conf/optimizer/gd_clip.yaml's is
+    ``gd_clip``), and ``gd_clip`` too for gradient descent given a ``clip_norm``."""
     if o.get("name") == "gd" and o.get("clip_norm") is not None:
         return "gd_clip"
     return str(o.get("name"))

@@ -34,6 +34,7 @@ STEP_RULES = {
     "gd": GradientDescent,
     "momentum": Momentum,
     "adam": Adam,
+    "gd_clip": GradientDescent,  # with its clip_norm
     "irprop_minus": IRPropMinus,
     "irprop_plus": IRPropPlus,
 }
@@ -46,7 +47,7 @@ def build_optimizer(cfg: Mapping[str, Any]) -> Optimizer:
 
 def optimizer_label(cfg: Mapping[str, Any]) -> str:
     """A human name for figures: 'RProp', 'gradient descent (lr=1e-05)', 'Adam (lr=0.01)'."""
-    name = cfg["name"]
+    name = "gd" if cfg["name"] == "gd_clip" else cfg["name"]
     label = OPTIMIZER_NAMES[name]
     if name not in RATE_KEYS:  # the RProp family: no learning rate
         return label

@@ -124,6 +124,7 @@ def draw_figures(
     X, t = dataset.X, dataset.t
     res, fmt, dpi = plot_cfg["resolution"], plot_cfg["format"], plot_cfg["dpi"]
     cols = trajectory.columns()
+    diverged_at = trajectory.diverged_at if trajectory.diverged else None
     makers = {
         "loss_surface": lambda: plots.loss_surface(
             X, t, plot_cfg["points"], plot_cfg["overview"], plot_cfg["zoom"], res
@@ -137,8 +138,9 @@ def draw_figures(
             plot_cfg["overview"],
             plot_cfg["trajectory_zoom"],
             res,
+            diverged_at,
         ),
-        "training_curves": lambda: plots.training_curves(cols, label),
+        "training_curves": lambda: plots.training_curves(cols, label, diverged_at),
         "steps": lambda: plots.steps(cols, label),
     }
     written = []

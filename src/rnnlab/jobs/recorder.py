@@ -199,12 +199,13 @@ class LocalRecorder:
         (``said``: its error for a person), a single run's report and links."""
         from rnnlab.store import runs
 
-        run = self.open.pop(key, None)
-        if run is None:
+        run = self.open.get(key)  # open until the store has its end: a second signal
+        if run is None:  # meanwhile journals it (``emergency``)
             return
         if status == "FINISHED" and self.stopping():
             status, error = "KILLED", f"interrupted ({signals.received()})"
         runs.end(run.client, run.run_id, status, error, trace)
+        self.open.pop(key, None)
         self.ended[key] = RunRef(run.run_id, run.experiment_id, run.tracking_uri)
         spec, record = run.spec, run.record
         if spec.label and status == "FINISHED" and record is not None:
@@ -256,30 +257,38 @@ class LocalRecorder:
         signal), FAILED by its jobs, or with ``error`` (what stopped it, where no job
         failed). Answers whether jobs of it failed (what stopped it, then), None for a
         sweep it has not opened (its store refused it)."""
-        parent = self.sweeps.pop(key, None)
+        parent = self.sweeps.get(key)  # open until its end is written (as ``end``)
         if parent is None:
             return link.Ready(None)
-        summary = parent.finalize(interrupted=interrupted or self.stopping(), error=error)
+        try:
+            summary = parent.finalize(interrupted=interrupted or self.stopping(), error=error)
+        finally:
+            self.sweeps.pop(key, None)
         if summary is None or interrupted or self.stopping():
-            return link.Ready(bool(summary and summary.failed))
-        if summary.failed or summary.not_started:
+            return link.Ready(bool(summary and summary.unfinished))
+        if summary.unfinished or summary.not_started:
             self.code = 1
-            failed = len(summary.failed) + len(summary.not_started)
+            failed = len(summary.unfinished) + len(summary.not_started)
             if len(summary.not_started) < len(summary.rows):  # (none started: a line said why)
                 self.say(
                     f"{self.prog}: {failed} of {len(summary.rows)} jobs failed or did not run "
                     "(listed above); the sweep's parent run is marked FAILED",
                     err=True,
                 )
-        return link.Ready(bool(summary.failed))
+        return link.Ready(bool(summary.unfinished))
 
     # --- the command's end ------------------------------------------------------------------
 
-    def close(self, why: str | None = None) -> None:
-        """End what is still open: KILLED after a signal, else FAILED with ``why`` (the
-        worker process ended before its jobs did)."""
-        status = "KILLED" if self.stopping() else "FAILED"
-        reason = f"interrupted ({signals.received()})" if status == "KILLED" else why
+    def close(self, why: str | None = None, killed: bool = False) -> None:
+        """End what is still open: KILLED after a signal (or, ``killed``, where a signal
+        ended the worker: the OOM killer's), else FAILED with ``why`` (the worker process
+        ended before its jobs did)."""
+        status = "KILLED" if self.stopping() or killed else "FAILED"
+        reason = (
+            f"interrupted ({signals.received() or 'a signal to its worker'})"
+            if self.stopping()
+            else why
+        )
         for key in list(self.open):
             self.end(key, status, reason)
         for key in list(self.sweeps):
@@ -288,7 +297,8 @@ class LocalRecorder:
     def interrupted_line(self) -> str:
         from rnnlab.store import runs
 
-        return f"{self.prog}: interrupted ({signals.received()}); {runs.what_ended(self.mark or 0)}"
+        why = signals.received() or "a signal to its worker process"
+        return f"{self.prog}: interrupted ({why}); {runs.what_ended(self.mark or 0)}"
 
     def store_failed(self, exc: StoreFailed) -> None:
         """The store stopped taking writes: end what can be ended (the rest waits in the

@@ -121,37 +121,28 @@ def trajectory(
     overview: Range,
     zoom: Range,
     resolution: int,
+    diverged_at: int | None = None,
 ) -> Figure:
-    """The weights visited (``path``, (n, 2), start first, end last) on the loss surface."""
+    """The weights visited (``path``, (n, 2), start first, end last) on the loss surface;
+    for a run that diverged at iteration ``diverged_at``, the end is its last finite point,
+    marked and named so."""
     fig, axes = _two_surfaces(X, t, overview, zoom, resolution, f"{label}: optimisation path")
     start, end = path[0], path[-1]
+    steps = f"{len(path) - 1} iteration{'' if len(path) == 2 else 's'}"
+    if diverged_at is not None:
+        steps = f"diverged at iteration {diverged_at}"
     for ax in axes:
-        ax.plot(
-            path[:, 0],
-            path[:, 1],
-            "-o",
-            color="white",
-            markersize=2.5,
-            linewidth=0.6,
-            alpha=0.9,
-            label=f"{len(path) - 1} iterations",
-        )
-        ax.plot(
-            *start,
-            "o",
-            color="tab:red",
-            markeredgecolor="black",
-            markersize=9,
-            label=f"start ({start[0]:.4g}, {start[1]:.4g})",
-        )
-        ax.plot(
-            *end,
-            "*",
-            color="white",
-            markeredgecolor="black",
-            markersize=16,
-            label=f"end ({end[0]:.4f}, {end[1]:.4f})",
-        )
+        ax.plot(path[:, 0], path[:, 1], "-o", color="white", markersize=2.5, linewidth=0.6,
+                alpha=0.9, label=steps)  # fmt: skip
+        # the start on top: a run that moved little (or diverged at once) ends on it
+        ax.plot(*start, "o", color="tab:red", markeredgecolor="black", markersize=7, zorder=5,
+                label=f"start ({start[0]:.4g}, {start[1]:.4g})")  # fmt: skip
+        if diverged_at is None:
+            ax.plot(*end, "*", color="white", markeredgecolor="black", markersize=16,
+                    label=f"end ({end[0]:.4f}, {end[1]:.4f})")  # fmt: skip
+        else:
+            ax.plot(*end, "X", color="tab:red", markeredgecolor="black", markersize=12,
+                    label=f"last finite point ({end[0]:.4g}, {end[1]:.4g})")  # fmt: skip
     fig.legend(
         *axes[0].get_legend_handles_labels(),
         loc="lower center",
@@ -161,19 +152,33 @@ def trajectory(
     return fig
 
 
-def training_curves(columns: Mapping[str, np.ndarray], label: str) -> Figure:
-    """Loss per iteration (log scale) and the two weights per iteration."""
+def training_curves(
+    columns: Mapping[str, np.ndarray], label: str, diverged_at: int | None = None
+) -> Figure:
+    """Loss per iteration (log scale) and the two weights per iteration; points marked
+    where there are few; a run that diverged at iteration ``diverged_at`` is said so (an
+    x at its last finite loss, a red line where it blew up)."""
     fig, ax_loss, ax_w = two_rows(label, "loss and weights per iteration")
     it = np.arange(len(columns["loss"]))
     floor = zero_floor(columns["loss"])  # an exact solution reaches loss 0
-    ax_loss.plot(it, on_log_axis(columns["loss"], floor), color="tab:purple")
+    dots = "-o" if len(it) <= 30 else "-"  # a curve of a few points: each one seen
+    loss = on_log_axis(columns["loss"], floor)
+    ax_loss.plot(it, loss, dots, color="tab:purple", markersize=4)
+    if diverged_at is not None and len(it):
+        for ax in (ax_loss, ax_w):
+            ax.axvline(diverged_at, color="tab:red", linestyle="--", linewidth=1)
+            ax.set_xlim(-0.5, max(diverged_at, len(it) - 1) + 0.5)
+        ax_loss.plot(it[-1], loss[-1], "x", color="tab:red", markersize=10, mew=2)
+        ax_loss.annotate(f"diverged at iteration {diverged_at}: the loss overflowed",
+                         (diverged_at, loss[-1]), xytext=(-6, -14), textcoords="offset points",
+                         ha="right", color="tab:red", fontsize=9)  # fmt: skip
     ax_loss.set_yscale("log")
     log_axis(ax_loss.yaxis)
     mark_zero(ax_loss, floor)
     ax_loss.set_ylabel(f"loss {XI} (log scale)")
     ax_loss.grid(True, which="major", alpha=0.3)
-    ax_w.plot(it, columns["wx"], label=WX, color="tab:blue")
-    ax_w.plot(it, columns["wrec"], label=WREC, color="tab:orange")
+    ax_w.plot(it, columns["wx"], dots, label=WX, color="tab:blue", markersize=4)
+    ax_w.plot(it, columns["wrec"], dots, label=WREC, color="tab:orange", markersize=4)
     ax_w.set_ylabel("weight")
     ax_w.set_xlabel("iteration")
     ax_w.grid(True, alpha=0.3)

@@ -73,11 +73,14 @@ def sweep_trajectories(
     return fig
 
 
-def sweep_loss_curves(groups: Mapping[str, Sequence[tuple[str, np.ndarray, bool]]]) -> Figure:
-    """Loss per iteration of every run (log scale), one panel per group; a diverged run's
-    curve ends in an x where it blew up."""
+def sweep_loss_curves(
+    groups: Mapping[str, Sequence[tuple[str, np.ndarray, np.ndarray, bool]]],
+) -> Figure:
+    """Loss per iteration of every run (log scale), one panel per group of (label, the
+    iterations its points were logged at, the loss there, diverged): x is the iteration,
+    whichever points were logged; a diverged run's curve ends in an x where it blew up."""
     fig, axes = panel_grid(len(groups), 6.0, 4.2)
-    every = [np.asarray(loss, dtype=float) for runs in groups.values() for _, loss, _ in runs]
+    every = [np.asarray(loss, dtype=float) for runs in groups.values() for _, _, loss, _ in runs]
     floor = zero_floor(*every)  # a run that solved the task exactly reaches loss 0
     finite = np.concatenate(every or [np.empty(0)])
     finite = finite[np.isfinite(finite)]
@@ -85,13 +88,13 @@ def sweep_loss_curves(groups: Mapping[str, Sequence[tuple[str, np.ndarray, bool]
     finite = finite[finite > 0]
     # a diverging run's last losses can reach 1e300: cap the axis where the story is told
     ylim = (finite.min() / 3, min(finite.max() * 3, LOSS_CAP)) if finite.size else (1e-2, 1.0)
-    names = sorted({label for runs in groups.values() for label, _, _ in runs})
+    names = sorted({label for runs in groups.values() for label, _, _, _ in runs})
     colour = dict(zip(names, colours(len(names)), strict=True))
     for ax, (panel, runs) in zip(axes, groups.items(), strict=True):
-        for label, loss, diverged in runs:
+        for label, steps, loss, diverged in runs:
             if len(loss) == 0:
                 continue
-            it = np.arange(len(loss))
+            it = np.asarray(steps)
             loss = on_log_axis(loss, floor)
             ax.plot(
                 it,

@@ -136,8 +136,15 @@ def child_runs(client: MlflowClient, experiment_id: str, parent_run_id: str) -> 
 
 def metric_history(client: MlflowClient, run_id: str, key: str) -> np.ndarray:
     """A metric's values ordered by step."""
+    return metric_series(client, run_id, key)[1]
+
+
+def metric_series(client: MlflowClient, run_id: str, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """A metric's (steps, values), ordered by step: the steps are the iterations the
+    values were logged at (a sweep job logs every k-th: ``step_metrics.sweep_job_points``)."""
     history = sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)
-    return np.array([m.value for m in history], dtype=float)
+    steps = np.array([m.step for m in history], dtype=int)
+    return steps, np.array([m.value for m in history], dtype=float)
 
 
 def download_yaml(client: MlflowClient, run_id: str, folder: str, names: Sequence[str]) -> list:

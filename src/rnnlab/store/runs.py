@@ -46,29 +46,34 @@ def owner_alive(tags: Mapping[str, str]) -> bool | None:
 
 
 def what_ended(since: int = 0) -> str:
-    """What became of the runs this process started or ended after ``history[since]``, in
-    a few words for the console."""
-    later = history[since:]
+    """What became of the runs this process started, in a few words for the console: each
+    one whose last word came at or after ``history[since]``, each one whose end waits in the
+    journal (whenever that was), and each one still open; built from the last word on each
+    run, so that it cannot contradict what the store (or the journal) holds."""
     if not history:
         return "no run had been recorded yet"
-    ended = {rid: (st, ok) for rid, st, ok in later if st != "RUNNING"}
-    if not ended:
-        return "no run was open"
+    last: dict[str, tuple[int, str, bool]] = {}
+    for i, (rid, st, ok) in enumerate(history):
+        last[rid] = (i, st, ok)
     parts = []
     for status in ("KILLED", "FAILED", "FINISHED"):
-        ids = [rid for rid, (st, ok) in ended.items() if st == status and ok]
+        ids = [r for r, (i, st, ok) in last.items() if st == status and ok and i >= since]
         if ids:
-            parts.append(
-                f"{f'run {ids[0]}' if len(ids) == 1 else f'{len(ids)} runs'} marked {status}"
-            )
-    waiting = [(rid, st) for rid, (st, ok) in ended.items() if not ok]
+            parts.append(f"{_runs(ids)} marked {status}")
+    waiting = [(r, st) for r, (_, st, ok) in last.items() if not ok]
     if waiting:
-        runs = f"run {waiting[0][0]}" if len(waiting) == 1 else f"{len(waiting)} runs"
         parts.append(
-            f"{runs} to be marked {waiting[0][1]} when the store takes writes again (the "
-            "next rnnlab start against it, or rnnlab-doctor --repair)"
+            f"{_runs([r for r, _ in waiting])} to be marked {waiting[0][1]} when the store "
+            "takes writes again (the next rnnlab start against it, or rnnlab-doctor --repair)"
         )
-    return "; ".join(parts)
+    still = [r for r, (_, st, _) in last.items() if st == "RUNNING"]
+    if still:
+        parts.append(f"{_runs(still)} left RUNNING (rnnlab-doctor --repair ends it)")
+    return "; ".join(parts) or "no run was open"
+
+
+def _runs(ids: list[str]) -> str:
+    return f"run {ids[0]}" if len(ids) == 1 else f"{len(ids)} runs"
 
 
 def start(
@@ -119,6 +124,8 @@ def end(client: Any, run_id: str, status: str, error: str | None = None, trace: 
     given. If the store cannot take it, the end waits in the journal: False."""
     from rnnlab.store import log
 
+    if any(rid == run_id and not ok for rid, _, ok in history):
+        return False  # its first end waits in the journal already: that one stands
     if error:
         error = console.redact(error)
     try:

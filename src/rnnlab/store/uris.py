@@ -91,6 +91,10 @@ _REASONS = (
     ("unable to open database file", "the database file cannot be opened"),
     ("file is not a database", "the file is not an SQLite database (corrupt?)"),
     ("database disk image is malformed", "the database is corrupt"),
+    (
+        "database is locked",
+        "the database is locked by another process (for longer than SQLite waits)",
+    ),
     ("Permission denied", "permission denied"),
     ("Connection refused", "connection refused"),
     ("Failed to establish a new connection", "cannot connect"),

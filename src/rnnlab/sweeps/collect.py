@@ -103,7 +103,7 @@ def collect(client, experiment_id: str, parent_run_id: str, p: Plan | None) -> S
             wrec = query.metric_history(client, rid, "wrec")
             if len(wx) and len(wx) == len(wrec):  # a job stopped before its history: none
                 summary.paths[rid] = np.column_stack([wx, wrec])
-                summary.losses[rid] = query.metric_history(client, rid, "loss")
+                summary.losses[rid] = query.metric_series(client, rid, "loss")
     _best_learning_rate(summary)
     return summary
 

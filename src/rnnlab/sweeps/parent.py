@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shlex
 import shutil
 import tempfile
 from dataclasses import dataclass, field, replace
@@ -32,7 +33,9 @@ class SweepParent:
     ``plan``: the jobs (a search: its space, its jobs once it has ended); ``base`` and
     ``extra``: its name around its number (``compare_starts #3 iterations=5``);
     ``overrides``: the command's, redacted, with ``searchpath`` (the user's config folders)
-    at the end; ``sweep_dir``: its folder, as it was before the sweep (``created``). The
+    at the end; ``hydra_overrides``: the command's of Hydra's own keys (``hydra/launcher=``,
+    ``hydra.sweeper.n_trials=``), which its Source needs to run the same sweep again;
+    ``sweep_dir``: its folder, as it was before the sweep (``created``). The
     ids are set once it is open."""
 
     config: dict[str, Any]
@@ -40,6 +43,7 @@ class SweepParent:
     base: str = "sweep"
     extra: str = ""
     overrides: list[str] = field(default_factory=list)
+    hydra_overrides: list[str] = field(default_factory=list)  # of hydra.*: in its Source
     searchpath: list[str] = field(default_factory=list)
     sweep_dir: str = ""
     created: Created | None = None
@@ -89,7 +93,9 @@ class SweepParent:
             raise refused from None
         orphans.offer(client)
         tags = {
-            **lineage.source_tags(" ".join(["rnnlab", "-m", *self.overrides])),
+            **lineage.source_tags(
+                shlex.join(["rnnlab", "-m", *self.overrides, *self.hydra_overrides])
+            ),
             "sweep_dir": self.sweep_dir,
             "sweep_overrides": json.dumps(self.overrides),
             log.NOTE_TAG: f"Sweep running: {self.jobs_text()}",
@@ -185,6 +191,8 @@ class SweepParent:
                 # a search's plan is the jobs it ran: what a rerun or the doctor uses
                 self.plan = replace(self.plan, jobs=[r["overrides"] for r in summary.rows])
                 self.log_plan(client)
+            summary.interrupted = interrupted or signals.received() is not None
+            summary.parent_run_id = parent_id
             report.log_summary(client, parent_id, summary, self.config, experiment_id)
             if not (error and len(summary.not_started) == len(summary.rows)):
                 console.say(summary.text())  # (stopped before any job: the error's line only)
@@ -198,7 +206,8 @@ class SweepParent:
         if interrupted or signals.received() is not None:  # (a signal during the summary too)
             status = "KILLED"
         else:
-            status = "FAILED" if error or summary.failed or summary.not_started else "FINISHED"
+            unfinished = summary.unfinished or summary.not_started
+            status = "FAILED" if error or unfinished else "FINISHED"
         # what stopped the sweep, where no job's own failure tells it
-        runs.end(client, parent_id, status, None if interrupted or summary.failed else error)
+        runs.end(client, parent_id, status, None if interrupted or summary.unfinished else error)
         return summary

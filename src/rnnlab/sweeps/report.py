@@ -56,12 +56,13 @@ def _log_table_and_verdict(
     metrics = {
         "jobs": float(len(summary.rows)),
         "jobs_failed": float(len(summary.failed)),
+        "jobs_killed": float(len(summary.killed)),
         "jobs_diverged": float(len(summary.diverged)),
         "jobs_not_started": float(len(summary.not_started)),
         "best_learning_rate": summary.best_learning_rate,
     }
     tags = {
-        "failed_jobs": ", ".join(str(r["job"]) for r in summary.failed) or "none",
+        "failed_jobs": ", ".join(str(r["job"]) for r in summary.unfinished) or "none",
         log.NOTE_TAG: summary.description(experiment_id),
     }
     best = summary.best
@@ -101,7 +102,7 @@ def draw_figures(summary: Summary, config: dict[str, Any], folder: Path) -> None
 
     dataset = dataset_of(config)
     groups: dict[str, list[tuple[str, np.ndarray, bool]]] = {}
-    curves: dict[str, list[tuple[str, np.ndarray, bool]]] = {}
+    curves: dict[str, list[tuple[str, np.ndarray, np.ndarray, bool]]] = {}
     for r in summary.rows:
         rid = r.get("run_id")
         if rid not in summary.paths:
@@ -110,7 +111,7 @@ def draw_figures(summary: Summary, config: dict[str, Any], folder: Path) -> None
         label = _curve_label(r, summary)
         diverged = r.get("training") == "diverged"
         groups.setdefault(panel, []).append((label, summary.paths[rid], diverged))
-        curves.setdefault(panel, []).append((label, summary.losses[rid], diverged))
+        curves.setdefault(panel, []).append((label, *summary.losses[rid], diverged))
     p = config["plots"]
     figures = {}
     if groups:

@@ -35,10 +35,13 @@ class Summary:
     rows: list[dict[str, Any]]
     swept: list[str]  # the swept keys, shown as columns
     paths: dict[str, np.ndarray] = field(default_factory=dict)  # run id -> (n+1, 2) weights
-    losses: dict[str, np.ndarray] = field(default_factory=dict)  # run id -> loss per point
+    # run id -> (the iteration of each logged point, the loss there)
+    losses: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     # optimizer -> (its best learning rate, the median final loss over the starts there)
     best_rates: dict[str, tuple[float, float]] = field(default_factory=dict)
     searched: bool = False  # the sweeper decided the jobs (a search): jobs are its trials
+    interrupted: bool = False  # a signal stopped the sweep: its verdict is not final
+    parent_run_id: str = ""
 
     def history(self) -> tuple[np.ndarray, np.ndarray]:
         """A search's course, by job (trial) number: each job's final loss (NaN: failed,
@@ -67,7 +70,17 @@ class Summary:
 
     @property
     def failed(self) -> list[dict[str, Any]]:
-        return [r for r in self.rows if r["status"] not in ("FINISHED", NOT_STARTED)]
+        return [r for r in self.rows if r["status"] not in ("FINISHED", "KILLED", NOT_STARTED)]
+
+    @property
+    def killed(self) -> list[dict[str, Any]]:
+        """Jobs stopped from outside (a signal, their worker lost), not by their own error."""
+        return [r for r in self.rows if r["status"] == "KILLED"]
+
+    @property
+    def unfinished(self) -> list[dict[str, Any]]:
+        """Jobs that started and did not finish: failed or killed."""
+        return [*self.failed, *self.killed]
 
     @property
     def not_started(self) -> list[dict[str, Any]]:
@@ -105,6 +118,8 @@ class Summary:
             f"{len(self.diverged)} diverged",
             f"{len(self.failed)} failed",
         ]
+        if self.killed:
+            parts.append(f"{len(self.killed)} killed")
         if self.not_started:
             parts.append(f"{len(self.not_started)} not started")
         if self.retried:
@@ -124,7 +139,7 @@ class Summary:
         lines.append(self.counts())
         lines += [
             f"  job {r['job']} ({' '.join(r['overrides'])}): {r['error'] or r['status']}"
-            for r in self.failed
+            for r in self.unfinished
         ]
         for r in self.retried:
             states, why = r.get("earlier") or ("KILLED", "retried")
@@ -145,22 +160,36 @@ class Summary:
             )
         if self.best_learning_rate is not None:
             lines.append(
-                f"Best learning rate: {self.best_learning_rate:g} (median final loss "
-                f"{self.best_rates['gd'][1]:.4g} over its starts). Feed it back: "
-                f"uv run rnnlab -m experiment=compare_starts "
-                f"gd_learning_rate={self.best_learning_rate:g}"
+                f"Best learning rate{self._so_far}: {self.best_learning_rate:g} (median final "
+                f"loss {self.best_rates['gd'][1]:.4g} over its starts)"
+                + self._feed_back(
+                    "it", f"compare_starts gd_learning_rate={self.best_learning_rate:g}"
+                )
             )
         elif self.best_rates:
-            lines.append("Best learning rates (median final loss over the starts):")
+            lines.append(f"Best learning rates{self._so_far} (median final loss over the starts):")
             lines += [
                 f"  {name}: {rate:g} ({median:.4g})"
                 for name, (rate, median) in self.best_rates.items()
             ]
             lines.append(
-                "Feed them back: uv run rnnlab -m experiment=compare_optimizers "
-                + self.rate_overrides()
+                self._feed_back("them", f"compare_optimizers {self.rate_overrides()}").lstrip(". ")
             )
         return "\n".join(lines)
+
+    @property
+    def _so_far(self) -> str:
+        return " so far" if self.interrupted else ""
+
+    def _feed_back(self, pronoun: str, command: str) -> str:
+        """Where the verdict is final, the command that uses it (``experiment=`` and
+        ``command``); where the sweep was interrupted, that it is not."""
+        if self.interrupted:
+            return (
+                ". The sweep was interrupted: this is from the jobs that finished; "
+                f"rnnlab-rerun {self.parent_run_id or 'PARENT_RUN_ID'} --resume runs the rest"
+            )
+        return f". Feed {pronoun} back: uv run rnnlab -m experiment={command}"
 
     def rate_overrides(self) -> str:
         """The best rates as the top-level overrides that set them."""
@@ -181,6 +210,8 @@ class Summary:
             lines.append(f"Best: [{best['run_name']}]({url}), final loss {best['final_loss']:.4g}.")
         lines.append(f"Diverged: {names(self.diverged)}.")
         lines.append(f"Failed: {names(self.failed)}.")
+        if self.killed:
+            lines.append(f"Killed: {names(self.killed)}.")
         if self.not_started:
             lines.append(f"Not started: {names(self.not_started)}.")
         if self.retried:
