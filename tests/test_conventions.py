@@ -136,10 +136,17 @@ def test_mlflow_experiment_id_names_an_existing_experiment_else_one_line(tmp_pat
     db = new_store(tmp_path / "outputs" / "mlflow.db")
     client = client_of(db)
     theirs = client.create_experiment("theirs")
+    # an id is its store's: with no MLFLOW_TRACKING_URI naming this store (a notebook's
+    # mlflow.set_experiment sets the id for its own), it names nothing here
     env = {**cli_environment(), "MLFLOW_EXPERIMENT_ID": theirs}
     assert run_cli(TINY, tmp_path, env=env).returncode == 0
     (run,) = runs_of(client)
-    assert run.info.experiment_id == theirs
+    assert client.get_experiment(run.info.experiment_id).name == "rnnlab"
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{db}"
+    assert run_cli(TINY, tmp_path, env=env).returncode == 0
+    assert sorted(r.info.experiment_id for r in runs_of(client)) == sorted(
+        [run.info.experiment_id, theirs]
+    )
     env["MLFLOW_EXPERIMENT_ID"] = "999"
     proc = run_cli(TINY, tmp_path, env=env)
     assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
@@ -147,7 +154,7 @@ def test_mlflow_experiment_id_names_an_existing_experiment_else_one_line(tmp_pat
         f"experiment 999 does not exist in sqlite:///{db}; unset it, or name one with "
         "MLFLOW_EXPERIMENT_NAME or tracking.experiment"
     ]
-    assert len(runs_of(client)) == 1
+    assert len(runs_of(client)) == 2
 
 
 @pytest.mark.slow

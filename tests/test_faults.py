@@ -362,6 +362,21 @@ def test_kill_9_to_a_joblib_sweep_leaves_no_worker_behind(work):
     assert_rolled_up(work)
 
 
+def test_kill_9_of_a_joblib_sweeps_worker_leaves_no_process(work):
+    """Issue 30, 12: kill -9 of the worker (not the command) in a joblib sweep left two
+    loky workers and two resource trackers alive, ignoring SIGTERM."""
+    cmd = Command(JOBLIB, work)
+    wait_for(lambda: len(children(work)) >= 2, timeout=120)
+    cmd.watch()
+    worker = min(p for p in cmd.seen if p != cmd.proc.pid)
+    os.kill(worker, signal.SIGKILL)
+    code, out, err = cmd.finish()
+    (line,) = err.strip().splitlines()
+    assert code == 1 and "the worker process was killed (SIGKILL)" in line, err
+    assert "Traceback" not in out + err and "no run was open" not in line
+    assert running(work) == [] and not cmd.leftovers(wait=30), "joblib's workers outlived it"
+
+
 # --- a store that stops working ---------------------------------------------------------
 
 

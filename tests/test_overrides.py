@@ -7,10 +7,12 @@ together, config folders that are not YAML or not UTF-8; the Python API's errors
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from conftest import new_store, run_cli
+from conftest import cli_environment, new_store, run_cli
 from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 from test_user_world import one_error_line
@@ -225,3 +227,25 @@ def test_the_api_raises_config_error_with_one_line(tmp_path, overrides, why):
         rnnlab.run([*overrides, *TINY, f"tracking.uri=sqlite:///{tmp_path}/api.db"])
     assert why in str(caught.value) and "\n" not in str(caught.value)
     assert not (tmp_path / "api.db").exists()
+
+
+@pytest.mark.slow
+def test_a_runs_source_runs_it_again_in_a_shell_as_written(tmp_path):
+    """A value Hydra needs quoted (an ``=`` or ``&`` in it: hydra#1577, hydra#2857) is
+    quoted in the run's Source, so that pasting it into a shell makes the same run."""
+    client = store(tmp_path)
+    name = "pink & green"
+    proc = run_cli([*TINY, f'tracking.experiment="{name}"', '+note="epoch=9-step=8"'], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (run,) = every_run(client)
+    source = run.data.tags["mlflow.source.name"]
+    bin_dir = Path(sys.executable).parent
+    again = subprocess.run(["bash", "-c", source], cwd=tmp_path, capture_output=True,
+                           encoding="utf-8", env={**cli_environment(),
+                                                  "PATH": f"{bin_dir}:/usr/bin:/bin"})  # fmt: skip
+    assert again.returncode == 0, (source, again.stderr)
+    runs = every_run(client)
+    assert len(runs) == 2 and {client.get_experiment(r.info.experiment_id).name for r in runs} == {
+        name
+    }
+    assert runs[0].data.metrics["final_loss"] == runs[1].data.metrics["final_loss"]

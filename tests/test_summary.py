@@ -43,3 +43,33 @@ def test_an_interrupted_sweep_does_not_offer_its_verdict_as_final():
     assert s.text().splitlines()[-1] == (
         "Feed them back: uv run rnnlab -m experiment=compare_optimizers " + s.rate_overrides()
     )
+
+
+def test_swept_floats_read_as_a_person_writes_them():
+    """Issue 31, 5: a float range's values (``2.9999999999999996``, ``-1.11e-16``) in the
+    console table and the children's names; the params keep the exact values."""
+    from rnnlab.jobs.text import SweepJob, run_name
+
+    job = SweepJob.of(231, ["init.wx=2.9999999999999996", "init.wrec=-1.1102230246400313e-16",
+                            "optimizer=gd"], ["init.wx", "init.wrec", "optimizer"])  # fmt: skip
+    config = {"init": {"name": "custom", "wx": 2.9999999999999996,
+                       "wrec": -1.1102230246400313e-16}, "optimizer": {"name": "gd"}}  # fmt: skip
+    assert run_name(config, job=job) == "#231 gd-(3, 0)"
+    assert job.params["choice.init.wx"] == "2.9999999999999996"  # exact, as it ran
+    s = Summary(rows=[row(0, "FINISHED", 0.5, **{"init.wx": "2.9999999999999996"})],
+                swept=["init.wx"])  # fmt: skip
+    assert s.text().splitlines()[1].split()[:2] == ["0", "3"]
+
+
+def test_a_parent_over_custom_starts_does_not_name_a_start_no_child_ran_from():
+    """Issue 31, 5: a grid over init.wx x init.wrec recorded init.name=lab_start on its
+    parent, though every child ran from its own (custom) start."""
+    from rnnlab.sweeps.plan import Plan, shared_params
+
+    config = {"init": {"name": "lab_start", "wx": -1.5, "wrec": 2.0}, "iterations": 50}
+    grid = Plan(jobs=[], swept={"init.wx": ["-1", "1"], "init.wrec": ["0", "2"]})
+    params = shared_params(config, grid)
+    assert "init.name" not in params and "init.wx" not in params
+    assert params["iterations"] == "50" and params["sweep.init.wx"] == "-1, 1"
+    other = shared_params(config, Plan(jobs=[], swept={"iterations": ["5", "10"]}))
+    assert other["init.name"] == "lab_start"  # a sweep that keeps the start names it

@@ -5,6 +5,7 @@ runs again, as a new run tagged ``rerun_of`` (a sweep: every planned job, a new 
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -155,7 +156,7 @@ def rerun_run(
         out_root / run_id,
         tags={"rerun_of": run_id},
         experiment_id=run.info.experiment_id,
-        source=" ".join(["rnnlab-rerun", run_id, *new_overrides]),
+        source=shlex.join(["rnnlab-rerun", run_id, *new_overrides]),
     )
     runner.run_job(job, recorder)
     return recorder.ended[job.key]
@@ -228,7 +229,7 @@ def rerun_sweep(
         sweep_dir=str(out_root.resolve()),
     )
     tags = {
-        **lineage.source_tags(" ".join(["rnnlab-rerun", parent_id, *new_overrides])),
+        **lineage.source_tags(shlex.join(["rnnlab-rerun", parent_id, *new_overrides])),
         "rerun_of": parent_id,
         "sweep_dir": sweep.sweep_dir,
     }
@@ -265,7 +266,7 @@ def run_jobs(
                 sweep=ref,
                 job=text.SweepJob.of(num, all_overrides, swept),
                 tags=tags,
-                source=" ".join(["rnnlab", *all_overrides]),
+                source=shlex.join(["rnnlab", *all_overrides]),
                 log_model=False,
             )
             try:

@@ -30,6 +30,23 @@ def config_key(override_key: str) -> str:
     return override_key.lstrip("+~").split("@")[0]
 
 
+def shown(value: Any, digits: int = 4) -> str:
+    """A number as a person reads it in a name or a table (the params keep the exact
+    value): rounded at 1e-12, so that a float range's ``2.9999999999999996`` reads ``3``
+    and ``-1.1102230246400313e-16`` reads ``0``, then to ``digits`` significant digits
+    where that is shorter (a search's ``0.0016193110912440748``: ``0.001619``); what is
+    not a number, as it is."""
+    if isinstance(value, bool):
+        return str(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    text = str(value)
+    short = f"{round(number, 12) + 0.0:.{digits}g}"
+    return short if len(short) < len(text) or round(number, 12) != number else text
+
+
 def param_value(value: Any) -> str:
     """A config value as a param string (exact), lists as space-separated values: short,
     and shown as text rather than a JSON block in MLflow's compare view."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shlex
 import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -66,7 +67,7 @@ class Job:
             label = f"[job {self.job.num}] {' '.join(swept or self.overrides)}"
         return RunSpec(
             tracking=c["tracking"],
-            source=self.source or " ".join(["rnnlab", *self.overrides]),
+            source=self.source or shlex.join(["rnnlab", *self.overrides]),
             name=name,
             tags={**tags, **self.tags},
             params={**run_params(c), **(self.job.params if self.job else {})},

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rnnlab.config import CUSTOM_START, optimizer_id
-from rnnlab.config.params import CHOICE_PREFIX, NAMED_KEYS, config_key
+from rnnlab.config.params import CHOICE_PREFIX, NAMED_KEYS, config_key, shown
 from rnnlab.core.train import Trajectory
 from rnnlab.jobs.compute import optimizer_label
 from rnnlab.jobs.results import JobResult
@@ -25,12 +25,13 @@ def run_name(
     learning_rate=0.001``), so that what tells two children apart comes before where the
     runs table cuts names short; a diverged run ends in ``(diverged)``."""
     init = config["init"]
-    start = init["name"]
+    start, said = init["name"], NAMED_KEYS
     if start == CUSTOM_START:  # a start of one's own: its weights say which
-        start = f"({init['wx']:g}, {init['wrec']:g})"
+        start = f"({shown(init['wx'], 6)}, {shown(init['wrec'], 6)})"
+        said = (*NAMED_KEYS, "init.wx", "init.wrec")
     name = f"{optimizer_id(config['optimizer'])}-{start}"
     if job is not None:
-        name = " ".join(filter(None, (f"#{job.num}", name, job.extra)))
+        name = " ".join(filter(None, (f"#{job.num}", name, job.extra(said))))
     return f"{name} (diverged)" if trajectory is not None and trajectory.diverged else name
 
 
@@ -69,12 +70,10 @@ class SweepJob:
         values = {config_key(k): v for k, v in (o.split("=", 1) for o in overrides if "=" in o)}
         return cls(num, {k: values[k] for k in swept if k in values})
 
-    @property
-    def extra(self) -> str:
+    def extra(self, said: Sequence[str] = NAMED_KEYS) -> str:
+        """The swept values the name does not say already (``said``: its keys)."""
         return " ".join(
-            f"{k.rsplit('.', 1)[-1]}={_short(v)}"
-            for k, v in self.swept.items()
-            if k not in NAMED_KEYS
+            f"{k.rsplit('.', 1)[-1]}={shown(v)}" for k, v in self.swept.items() if k not in said
         )
 
     @property
@@ -82,17 +81,6 @@ class SweepJob:
         """``choice.<key>``: MLflow's compare view starts its parallel coordinates on the
         first three params (alphabetically) that differ between the runs: these."""
         return {f"{CHOICE_PREFIX}{k}": str(v) for k, v in self.swept.items()}
-
-
-def _short(value: str) -> str:
-    """A value as a name shows it: a number a search drew (``0.0016193110912440748``)
-    to 4 significant digits (``0.001619``); anything else as it is."""
-    try:
-        number = float(value)
-    except ValueError:
-        return value
-    short = f"{number:.4g}"
-    return short if len(short) < len(value) else value
 
 
 # --- the console --------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from rnnlab.store.log import EXPERIMENT_KIND_TAG, NOTE_TAG
-from rnnlab.store.uris import StoreError, artifact_location, is_server, redact
+from rnnlab.store.uris import StoreError, artifact_location, is_server, redact, resolve_uri
 
 DEFAULT_EXPERIMENT = "rnnlab"  # conf/tracking's, where MLFLOW_EXPERIMENT_NAME is not set
 
@@ -43,10 +43,15 @@ def ensure_experiment(
     artifact folder that cannot be written is refused (StoreError) before an experiment
     is created with it: it would stay the experiment's for good. ``MLFLOW_EXPERIMENT_ID``
     (MLflow's variable) names an existing experiment in place of the default name
-    (``rnnlab``) where ``MLFLOW_EXPERIMENT_NAME`` is not set; StoreError if it has none."""
+    (``rnnlab``) where ``MLFLOW_EXPERIMENT_NAME`` is not set and the store is the one
+    ``MLFLOW_TRACKING_URI`` names (an id is a store's: ``mlflow.set_experiment`` in a
+    notebook sets it for the notebook's store); StoreError if it has none."""
     by_id = os.environ.get("MLFLOW_EXPERIMENT_ID", "").strip()
-    if name == DEFAULT_EXPERIMENT and by_id and not os.environ.get("MLFLOW_EXPERIMENT_NAME"):
-        return _experiment_by_id(client, by_id)
+    env_store = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+    same_store = bool(env_store) and resolve_uri(env_store) == resolve_uri(client.tracking_uri)
+    if name == DEFAULT_EXPERIMENT and by_id and same_store:
+        if not os.environ.get("MLFLOW_EXPERIMENT_NAME"):
+            return _experiment_by_id(client, by_id)
     experiment = client.get_experiment_by_name(name)
     if experiment is not None and experiment.lifecycle_stage == "deleted":
         uri, eid = redact(client.tracking_uri), experiment.experiment_id

@@ -292,22 +292,34 @@ def covering_jobs(batch: Sequence[Sequence[str]], groups: Sequence[str]) -> list
     return chosen
 
 
+# a key whose value the composition derives from swept ones: a start's name is "custom"
+# once its weights are set (config.composition), so no child of a sweep over them has it
+DERIVED = {"init.wx": "init.name", "init.wrec": "init.name"}
+
+
 def shared_params(config: dict[str, Any], p: Plan) -> dict[str, str]:
-    """The parent's params: the config every job shares, and what is swept over what."""
+    """The parent's params: the config every job shares (not a key the jobs' swept
+    values change: ``DERIVED``), and what is swept over what."""
+    varies = [*p.swept, *(DERIVED[s] for s in p.swept if s in DERIVED)]
     shared = {
         k: v
         for k, v in run_params(config).items()
-        if not any(k == s or k.startswith(s + ".") for s in p.swept)
+        if not any(k == s or k.startswith(s + ".") for s in varies)
     }
     swept = {f"{SWEPT_PREFIX}{k}": ", ".join(v) for k, v in p.swept.items()}
     return {**shared, **swept, **p.sweeper}
+
+
+# config groups that change where and how a sweep is recorded or drawn, not its results
+NOT_RESULTS = ("tracking", "plots", "step_metrics", "hydra")
 
 
 def name_parts(config: DictConfig, p: Plan | None) -> tuple[str, str]:
     """A sweep parent's name before its number (the experiment, else the swept keys:
     ``init x optimizer.eta_plus``) and after it: what else the command chose (overrides
     that are not swept, another launcher or sweeper), so that sweeps of one experiment
-    read apart in every MLflow view."""
+    read apart in every MLflow view; not what leaves the results as they are (where
+    they are stored, which figures: ``NOT_RESULTS``)."""
     choices = config.hydra.runtime.choices
     swept = set(p.swept) if p else set()
     base = choices.get("experiment") or (" x ".join(p.swept) if p and p.swept else "sweep")
@@ -315,6 +327,7 @@ def name_parts(config: DictConfig, p: Plan | None) -> tuple[str, str]:
         console.redact(o)
         for o in config_overrides(config.hydra.overrides.task)
         if config_key(o.split("=", 1)[0]) not in swept | {"experiment"}
+        and config_key(o.split("=", 1)[0]).split(".")[0] not in NOT_RESULTS
     ]
     for group, default in (("hydra/sweeper", "rnnlab"), ("hydra/launcher", "rnnlab")):
         if choices.get(group) not in (None, default):

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from rnnlab.config import RATE_KEYS
+from rnnlab.config.params import shown
 from rnnlab.store import ui
 
 # --- the summary -----------------------------------------------------------------------
@@ -231,7 +232,7 @@ def _fmt(v: Any) -> str:
         return "-"
     if isinstance(v, float):
         return f"{v:.6g}"
-    return str(v)
+    return shown(v, 6)  # a swept value as the command wrote it, or a float range made it
 
 
 def as_number(value: Any) -> float | None:
