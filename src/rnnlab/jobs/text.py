@@ -25,7 +25,8 @@ def run_name(
     learning_rate=0.001``), so that what tells two children apart comes before where the
     runs table cuts names short; a diverged run ends in ``(diverged)``."""
     init = config["init"]
-    start, said = init["name"], NAMED_KEYS
+    start = init["name"]
+    said: tuple[str, ...] = NAMED_KEYS
     if start == CUSTOM_START:  # a start of one's own: its weights say which
         start = f"({shown(init['wx'], 6)}, {shown(init['wrec'], 6)})"
         said = (*NAMED_KEYS, "init.wx", "init.wrec")
