@@ -380,10 +380,10 @@ EXPECT: dict[str, Callable[[Workspace, Snippet], None]] = {
     "uv run rnnlab -m hydra/sweeper=optuna hydra.sweeper.n_trials=20 "
     "hydra.sweeper.sampler.seed=1 optimizer=adam "
     "'optimizer.learning_rate=tag(log,interval(0.0001,1))' init=steady": prints(
-        "20 jobs, ", "Best: #", " adam-steady learning_rate="
+        "20 jobs, ", "Best: #", " learning_rate=", " adam-steady, final loss"
     ),
     "uv run rnnlab -m experiment=optimizer_learning_rates_optuna optimizer=adam": prints(
-        "20 jobs, ", "Best: #14 adam-steady learning_rate=0.02564"
+        "20 jobs, ", "Best: #14 learning_rate=0.02564 adam-steady"
     ),
     "uv run rnnlab -m experiment=gd_learning_rates": prints("Best learning rate: 1e-05"),
     "uv run rnnlab -m experiment=compare_starts gd_learning_rate=1e-05": compare_starts,

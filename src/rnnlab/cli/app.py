@@ -71,7 +71,9 @@ def main(cfg: DictConfig) -> Any:
             overrides,
             output_dir,
             sweep=sweep.ref if sweep else None,
-            job=text.SweepJob.of(sweep.num, overrides, sweep.swept) if sweep else None,
+            job=text.SweepJob.of(sweep.num, overrides, sweep.swept, sweep.searched)
+            if sweep
+            else None,
             tags=sweep.tags if sweep else {},
             log_model=False if sweep else None,  # a sweep logs the best run's, on its parent
             created=created.noted(output_dir),

@@ -46,6 +46,7 @@ class SweepContext:
     num: int
     swept: tuple[str, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)
+    searched: bool = False  # a sweeper drew the values (a search): they lead the name
 
 
 _current: SweepContext | None = None
@@ -213,7 +214,9 @@ class MlflowSweepCallback(Callback):
         ref = SweepRef(p.key, *ids) if ids else SweepRef(p.key)
         swept = tuple(p.plan.swept) if p.plan else ()
         num = int(config.hydra.job.num)
-        _current = SweepContext(ref, num, swept, {SWEEP_JOB_TAG: str(num), **worker_tags()})
+        searched = bool(p.plan and p.plan.searched)
+        tags = {SWEEP_JOB_TAG: str(num), **worker_tags()}
+        _current = SweepContext(ref, num, swept, tags, searched)
 
     def on_job_end(self, config: DictConfig, job_return: Any = None, **kwargs: Any) -> None:
         global _current

@@ -264,7 +264,9 @@ def run_jobs(
                 all_overrides,
                 out_root / f"job{num}",
                 sweep=ref,
-                job=text.SweepJob.of(num, all_overrides, swept),
+                job=text.SweepJob.of(
+                    num, all_overrides, swept, bool(sweep.plan and sweep.plan.searched)
+                ),
                 tags=tags,
                 source=shlex.join(["rnnlab", *all_overrides]),
                 log_model=False,

@@ -32,7 +32,8 @@ def run_name(
         said = (*NAMED_KEYS, "init.wx", "init.wrec")
     name = f"{optimizer_id(config['optimizer'])}-{start}"
     if job is not None:
-        name = " ".join(filter(None, (f"#{job.num}", name, job.extra(said))))
+        parts = (job.extra(said), name) if job.searched else (name, job.extra(said))
+        name = " ".join(filter(None, (f"#{job.num}", *parts)))
     return f"{name} (diverged)" if trajectory is not None and trajectory.diverged else name
 
 
@@ -64,12 +65,15 @@ class SweepJob:
 
     num: int
     swept: Mapping[str, str] = field(default_factory=dict)
+    searched: bool = False  # values a search drew: they lead the name (all else is alike)
 
     @classmethod
-    def of(cls, num: int, overrides: Sequence[str], swept: Sequence[str]) -> SweepJob:
+    def of(
+        cls, num: int, overrides: Sequence[str], swept: Sequence[str], searched: bool = False
+    ) -> SweepJob:
         """Job ``num`` of a sweep over the keys ``swept``, from its overrides."""
         values = {config_key(k): v for k, v in (o.split("=", 1) for o in overrides if "=" in o)}
-        return cls(num, {k: values[k] for k in swept if k in values})
+        return cls(num, {k: values[k] for k in swept if k in values}, searched)
 
     def extra(self, said: Sequence[str] = NAMED_KEYS) -> str:
         """The swept values the name does not say already (``said``: its keys)."""
