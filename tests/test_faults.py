@@ -371,7 +371,9 @@ def test_kill_9_of_a_joblib_sweeps_worker_leaves_no_process(work):
     worker = min(p for p in cmd.seen if p != cmd.proc.pid)
     os.kill(worker, signal.SIGKILL)
     code, out, err = cmd.finish()
-    (line,) = err.strip().splitlines()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    (line,) = lines
     assert code == 1 and "the worker process was killed (SIGKILL)" in line, err
     assert "Traceback" not in out + err and "no run was open" not in line
     assert running(work) == [] and not cmd.leftovers(wait=30), "joblib's workers outlived it"

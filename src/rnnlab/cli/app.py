@@ -121,6 +121,12 @@ def cli() -> None:
     os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     if not sys.stdout.isatty():  # Ray colours its workers' line prefixes even in a pipe
         os.environ.setdefault("RAY_COLOR_PREFIX", "0")
+    if not console.verbose():  # joblib's resource tracker (a process of its own) warns of
+        # what it cleans up after a killed worker, below rnnlab's one line: not unless -v
+        quiet = "ignore:resource_tracker:UserWarning"
+        os.environ["PYTHONWARNINGS"] = ",".join(
+            filter(None, [os.environ.get("PYTHONWARNINGS"), quiet])
+        )
     sys.exit(command.run(run_hydra, "rnnlab"))
 
 
