@@ -14,8 +14,9 @@ def _start(prog: str, target: str) -> None:
 
     from rnnlab import console
     from rnnlab.errors import INTERRUPTED
-    from rnnlab.proc import signals
+    from rnnlab.proc import signals, startup
 
+    startup.quick_exit_after_hooks()
     started = os.getpid()
     signals.install()
     console.open_streams()
@@ -34,11 +35,11 @@ def _start(prog: str, target: str) -> None:
         code = INTERRUPTED
     mine = os.getpid() == started  # (not the command's forked worker: its recorder speaks)
     if mine and signals.received() is not None and code != INTERRUPTED:
-        print(f"{prog}: interrupted ({signals.received()})", file=sys.stderr, flush=True)
+        console.say(f"{prog}: interrupted ({signals.received()})", err=True)
         code = INTERRUPTED
     if mine:
         signals.ignore()  # done and said: Python's exit must not be cut short by a signal
-    sys.exit(code)
+    startup.exit(code)
 
 
 def rnnlab() -> None:

@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from rnnlab.proc import startup
+
 Call = tuple[str, tuple[Any, ...], dict[str, Any], bool]  # name, args, kwargs, answered
 
 
@@ -111,7 +113,7 @@ class Worker:
             # the interpreter's own exit, up through the frames it was forked in (they let
             # SystemExit pass): the exit hooks the work registered run here (joblib's
             # workers and folders, Ray)
-            raise SystemExit(code if isinstance(code, int) else 1)
+            startup.exit(code if isinstance(code, int) else 1)
         theirs.close()
         self.pid, self._conn = pid, mine
         self._status: int | None = None
