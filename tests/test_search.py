@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 import shlex
 
 import pytest
@@ -65,6 +66,13 @@ def search(tmp_path, sweeper: list[str]):
     children = sorted(
         (r for r in runs if r is not parent), key=lambda r: int(r.data.tags["sweep_job"])
     )
+    # each job's line says its drawn value as the names do: rounded (the param is exact)
+    said = dict(re.findall(r"^\[job (\d+)\] optimizer\.learning_rate=(\S+):", proc.stdout, re.M))
+    assert len(said) == len(children), proc.stdout
+    for child in children:
+        rate = float(child.data.params["choice.optimizer.learning_rate"])
+        assert said[child.data.tags["sweep_job"]] == f"{rate:.4g}"
+        assert child.data.tags["in_sweep"] == parent.info.run_name  # the view's sweep column
     return client, parent, children
 
 

@@ -3,6 +3,8 @@ killed, not failed; an interrupted sweep's verdict says it is not final."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from rnnlab.sweeps.summary import NOT_STARTED, Summary
 
 
@@ -73,3 +75,38 @@ def test_a_parent_over_custom_starts_does_not_name_a_start_no_child_ran_from():
     assert params["iterations"] == "50" and params["sweep.init.wx"] == "-1, 1"
     other = shared_params(config, Plan(jobs=[], swept={"iterations": ["5", "10"]}))
     assert other["init.name"] == "lab_start"  # a sweep that keeps the start names it
+
+
+def test_a_grid_over_a_float_range_says_what_it_runs_before_it_runs():
+    """Issue 31, 5: ``range(-3,3,0.6)`` x ``range(-3,3,0.6)`` x 2 optimisers is 242 jobs,
+    not the 200 it reads like: Hydra's float range reaches 2.9999999999999996."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from rnnlab.sweeps.parent import jobs_text
+
+    overrides = OverridesParser.create().parse_overrides(
+        ["init.wx=range(-3,3,0.6)", "init.wrec=range(-3,3,0.6)", "optimizer=rprop,gd"]
+    )
+    swept = {o.get_key_element(): list(o.sweep_string_iterator()) for o in overrides}
+    assert swept["init.wx"][-1] == "2.9999999999999996" and len(swept["init.wx"]) == 11
+    assert jobs_text(242, swept) == (
+        "242 jobs = init.wx 11 (-3 ... 3) x init.wrec 11 (-3 ... 3) x optimizer 2"
+    )
+    assert jobs_text(14, {"init": list("abcdefg"), "optimizer": ["rprop", "gd"]}) == "14 jobs"
+    assert jobs_text(5, swept) == "5 jobs"  # not the grid's product: only the count
+
+
+def test_a_diverged_job_reads_in_the_table_as_on_its_line():
+    """Issue 31, 5: its line says "diverged at iteration 1"; the table said only
+    ``diverged`` beside ``iterations 0`` (the updates kept)."""
+    from rnnlab.core.train import DIVERGED, Trajectory
+    from rnnlab.jobs.text import diverged_text
+
+    w = np.array([[1.0, 3.0]])
+    traj = Trajectory(w[0], w, np.array([5.0]), np.zeros((1, 2)), np.zeros((0, 2)), DIVERGED, 1)
+    line = diverged_text(traj)
+    assert line.startswith("diverged at iteration 1: no final loss")
+    s = Summary(rows=[row(0, "FINISHED", None, training="diverged", iterations=0, diverged_at=1)],
+                swept=["init"])  # fmt: skip
+    header, cells = s.text().splitlines()[:2]
+    assert cells.split()[header.split().index("training"):][:4] == ["diverged", "at", "1", "0"]

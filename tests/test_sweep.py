@@ -6,6 +6,7 @@ import csv
 import json
 import re
 import subprocess
+import sys
 
 import mlflow
 import numpy as np
@@ -373,3 +374,47 @@ def test_a_sweeps_loss_curves_are_drawn_at_the_iterations_logged(tmp_path):
         valley_at = client.get_run(row["run_id"]).data.metrics["valley_at"]
         first = x[np.flatnonzero(loss < 0.2)[0]]  # the first logged point in the valley
         assert valley_at <= first < valley_at + 50, (valley_at, first)  # not 5x too early
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="a pseudo-terminal (pty) is POSIX's")
+def test_a_sweep_longer_than_the_terminal_shows_one_live_line_then_the_table(tmp_path):
+    """Issue 31, 7: on a terminal, a sweep of more jobs than it has lines shows one live
+    progress line (done/total, diverged, failed, time left) and the table at the end;
+    piped, every job's line stays."""
+    import os
+    import pty
+
+    new_store(tmp_path / "outputs" / "mlflow.db")
+    args = ["-m", "init.wx=range(-1,1,0.5)", "init.wrec=0.5,1", "iterations=3", "plots=none"]
+    env = {**cli_environment(), "LINES": "6", "COLUMNS": "200"}
+    main, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        cli_command(args), cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
+        stdout=terminal, stderr=terminal,
+    )  # fmt: skip
+    os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # the terminal's other end closed: the command has ended
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    assert proc.wait(timeout=300) == 0
+    os.close(main)
+    out = b"".join(chunks).decode("utf-8")
+    assert "[job " not in out  # no job's own line
+    updates = re.findall(r"\r\x1b\[K\[(\d+)/8\] (\d+) diverged, (\d+) failed, ~\d+ s left", out)
+    assert [int(done) for done, _, _ in updates] == list(range(1, 9))
+    assert all((d, f) == ("0", "0") for _, d, f in updates)
+    assert "\r\x1b[K" + "job  init.wx" in out or re.search(r"\r\x1b\[Kjob +init\.wx", out)
+    assert "8 jobs, 8 finished, 0 diverged, 0 failed" in out
+    assert out.splitlines()[0].startswith("Sweep ") and "8 jobs = init.wx 4 (-1 ... 0.5)" in out
+    # piped: every job's line, no live line
+    piped = run_cli(args, tmp_path, env=env)
+    assert piped.returncode == 0, piped.stderr[-2000:]
+    assert len(re.findall(r"^\[job \d\] ", piped.stdout, re.M)) == 8
+    assert "\x1b[K" not in piped.stdout

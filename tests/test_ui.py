@@ -5,6 +5,7 @@ the saved view "rnnlab: results", and a diverged run tells one story."""
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -53,6 +54,10 @@ def test_compare_link_lists_every_run_and_stops_past_the_limit():
     assert json.loads(query["runs"][0]) == ids and json.loads(query["experiments"][0]) == ["7"]
     assert query["workflowType"] == ["machine_learning"]
     assert ui.compare_link("http://h", "7", ids * 40) is None  # 120 runs: no link
+    # ... and the sweep's lines say so, and how to compare them instead
+    _, note, view = ui.sweep_lines("http://h", "7", "p" * 32, ids * 40)
+    assert note.startswith("  its 120 runs: no compare link past 100") and "tags.in_sweep" in note
+    assert view.startswith("  every run of the experiment, results as columns: http://h/#/")
 
 
 @pytest.mark.slow
@@ -195,6 +200,18 @@ def test_a_sweep_prints_its_parent_its_children_compared_and_the_view(tmp_path):
         c.data.params["choice.optimizer.eta_plus"] == c.data.params["optimizer.eta_plus"]
         for c in children
     )
+    # which sweep a child belongs to: a column (names repeat across sweeps once sorted)
+    assert "tags.`in_sweep`" in columns
+    assert {c.data.tags["in_sweep"] for c in children} == {parent.info.run_name}
+    # the charts: the sweep's keys in parallel coordinates against the final loss's log10
+    # (a linear axis where MLflow offers no log scale)
+    state = view_state(client, exp)
+    (parallel,) = [c for c in state["compareRunCharts"] if c["type"] == "PARALLEL"]
+    assert parallel["selectedParams"] == ["choice.init", "choice.optimizer.eta_plus"]
+    assert parallel["selectedMetrics"] == ["log10_final_loss"]
+    for c in children:
+        loss = c.data.metrics["final_loss"]
+        assert c.data.metrics["log10_final_loss"] == pytest.approx(math.log10(loss), rel=1e-12)
 
 
 @pytest.mark.slow

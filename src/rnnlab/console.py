@@ -120,10 +120,40 @@ def say(line: str, err: bool = False) -> None:
         text.encode(encoding)
     except UnicodeEncodeError:
         text = text.encode(encoding, "backslashreplace").decode(encoding)
+    if _live:  # the live line goes; the next update draws it again, below this line
+        text, _live[:] = "\r\x1b[K" + text, []
     try:
         print(text, file=stream, flush=True)
     except BrokenPipeError:
         reader_gone(stream)
+    except (OSError, ValueError):
+        pass
+
+
+_live: list[str] = []  # the live line shown now (at most one), on a terminal's stdout
+
+
+def live_wanted(lines: int) -> bool:
+    """Whether ``lines`` lines (a sweep's jobs) are better shown as one live line: on a
+    terminal they would not fit on (``$LINES``, else its size), unless ``-v``; piped or
+    logged, every line stays."""
+    import shutil
+
+    stream = sys.stdout
+    try:
+        terminal = stream is not None and stream.isatty()
+    except (OSError, ValueError):
+        terminal = False
+    return terminal and not verbose() and lines > shutil.get_terminal_size().lines - 2
+
+
+def live(text: str) -> None:
+    """Show ``text`` as the live line at the terminal's bottom, in place of the one
+    before; the next line ``say`` prints takes it away."""
+    try:
+        sys.stdout.write("\r\x1b[K" + text)
+        sys.stdout.flush()
+        _live[:] = [text]
     except (OSError, ValueError):
         pass
 
@@ -161,4 +191,28 @@ def open_streams() -> None:
             os.close(null)
         setattr(
             sys, name, open(fd, mode, encoding="utf-8", errors="backslashreplace", closefd=False)
+        )
+
+
+class Progress:
+    """A sweep's live line on a terminal: ``[17/242] 3 diverged, 0 failed, ~41 s left``
+    (the time left: the mean time a job has taken so far, times the jobs left)."""
+
+    def __init__(self, total: int) -> None:
+        import time
+
+        self.total, self.done, self.diverged, self.failed = total, 0, 0, 0
+        self.started = time.monotonic()
+
+    def job(self, diverged: bool = False, failed: bool = False) -> str:
+        """Count one more job ended; the line it makes now."""
+        import time
+
+        self.done += 1
+        self.diverged += diverged
+        self.failed += failed
+        left = (time.monotonic() - self.started) / self.done * (self.total - self.done)
+        return (
+            f"[{self.done}/{self.total}] {self.diverged} diverged, {self.failed} failed, "
+            f"~{left:.0f} s left"
         )

@@ -88,7 +88,7 @@ class MlflowSweepCallback(Callback):
 
     def __init__(self) -> None:
         self.parent: SweepParent | None = None
-        self.ids: tuple[str, str, str] | None = None  # (store, experiment, parent run)
+        self.ids: tuple[str, str, str, str] | None = None  # (store, experiment, parent, name)
         self.reply: link.Reply | None = None  # the recorder's answer, until it is read
         self.launcher_pid = os.getpid()
 
@@ -96,7 +96,7 @@ class MlflowSweepCallback(Callback):
         self.resolve()
         return {**self.__dict__, "reply": None}
 
-    def resolve(self) -> tuple[str, str, str] | None:
+    def resolve(self) -> tuple[str, str, str, str] | None:
         """The parent's ids, read from the recorder's answer where not yet read. Raises
         what Hydra lets through its callbacks: SystemExit(1) where the recorder has
         stopped (it says why), KeyboardInterrupt where it was interrupted first,
@@ -110,7 +110,7 @@ class MlflowSweepCallback(Callback):
                 created.remove(self.parent.created if self.parent else None)
                 raise answer
             *ids, line = answer
-            self.ids = (ids[0], ids[1], ids[2])
+            self.ids = (ids[0], ids[1], ids[2], ids[3])
             console.say(line)
         return self.ids
 

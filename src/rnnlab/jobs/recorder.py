@@ -37,6 +37,7 @@ class SweepRef:
     tracking_uri: str | None = None
     experiment_id: str | None = None
     parent_run_id: str | None = None
+    name: str | None = None  # the parent's run name (its children's ``in_sweep`` tag)
 
 
 @dataclass
@@ -86,6 +87,7 @@ class LocalRecorder:
         self.prog, self.quiet = prog, quiet
         self.open: dict[str, _Open] = {}
         self.sweeps: dict[str, Any] = {}  # key -> SweepParent, open
+        self.progress: dict[str, console.Progress] = {}  # key -> a sweep's live line
         self.ended: dict[str, RunRef] = {}  # key -> where it is: the runs it ended
         self.code = 0  # the exit status the recorded outcomes call for (failed jobs: 1)
         self.mark: int | None = None  # runs.history's length when a signal was first seen
@@ -125,8 +127,10 @@ class LocalRecorder:
 
         if self.stopping():
             return
-        client, uri, experiment_id, parent_id = self._where(spec)
+        client, uri, experiment_id, parent_id, sweep_name = self._where(spec)
         tags = {**lineage.source_tags(console.redact(spec.source)), **spec.tags}
+        if sweep_name:  # a column of the results view: which sweep a child belongs to
+            tags[ui.IN_SWEEP_TAG] = sweep_name
         try:
             run_id = runs.start(client, experiment_id, spec.name, tags, parent_id, spec.params)
         except StoreError as exc:  # no run was created
@@ -142,9 +146,9 @@ class LocalRecorder:
         except Exception as exc:
             raise _failed(exc) from exc
 
-    def _where(self, spec: RunSpec) -> tuple[Any, str, str, str | None]:
-        """(client, store URI, experiment, parent run) of a new run; StoreError (one line,
-        no run) where the store cannot be used."""
+    def _where(self, spec: RunSpec) -> tuple[Any, str, str, str | None, str | None]:
+        """(client, store URI, experiment, parent run, its name) of a new run; StoreError
+        (one line, no run) where the store cannot be used."""
         from rnnlab.store import client as client_mod
         from rnnlab.store import experiments, uris
 
@@ -152,16 +156,20 @@ class LocalRecorder:
         if sweep is not None and sweep.key in self.sweeps:
             parent = self.sweeps[sweep.key]
             sweep = SweepRef(
-                sweep.key, parent.tracking_uri, parent.experiment_id, parent.parent_run_id
+                sweep.key,
+                parent.tracking_uri,
+                parent.experiment_id,
+                parent.parent_run_id,
+                parent.name,
             )
         t = spec.tracking
         try:
             uri = uris.resolve_uri(str(sweep.tracking_uri if sweep else t["uri"]))
             client = client_mod.client_for(uri)
             if sweep is not None:
-                return client, uri, str(sweep.experiment_id), sweep.parent_run_id
+                return client, uri, str(sweep.experiment_id), sweep.parent_run_id, sweep.name
             if spec.experiment_id is not None:
-                return client, uri, spec.experiment_id, spec.parent_run_id
+                return client, uri, spec.experiment_id, spec.parent_run_id, None
             experiment_id = experiments.ensure_experiment(
                 client, t["experiment"], t["artifact_root"], t["description"]
             )
@@ -169,7 +177,7 @@ class LocalRecorder:
             error = exc if isinstance(exc, StoreError) else None
             why = StoreError(f"cannot use the MLflow store: {uris.reason(exc)}")
             raise _refused(error or why, spec) from exc
-        return client, uri, experiment_id, None
+        return client, uri, experiment_id, None, None
 
     def record(self, key: str, record: RunRecord) -> None:
         from rnnlab.store import log, models
@@ -208,13 +216,29 @@ class LocalRecorder:
         self.open.pop(key, None)
         self.ended[key] = RunRef(run.run_id, run.experiment_id, run.tracking_uri)
         spec, record = run.spec, run.record
-        if spec.label and status == "FINISHED" and record is not None:
+        progress = self._progress(spec)
+        if progress is not None and status == "FINISHED" and record is not None:
+            if not self.quiet:  # one live line in place of every job's
+                console.live(progress.job(diverged=record.tags.get("status") == "diverged"))
+        elif spec.label and status == "FINISHED" and record is not None:
             self.say(f"{spec.label}: {record.outcome}; run {run.run_id}")
         elif spec.label and status == "FAILED":
-            self.say(f"{spec.label}: FAILED: {said or error}")
+            self.say(f"{spec.label}: FAILED: {said or error}")  # (above the live line)
+            if progress is not None and not self.quiet:
+                console.live(progress.job(failed=True))
         elif status == "FINISHED" and record is not None:
             lines = [line.replace("{run_id}", run.run_id) for line in record.lines]
             self.say("\n".join([*lines, *self.links(run)]))
+
+    def _progress(self, spec: RunSpec) -> console.Progress | None:
+        """The live line of a job's sweep, where its jobs would not fit on the terminal
+        (a grid's: a search does not say how many it runs)."""
+        parent = self.sweeps.get(spec.sweep.key) if spec.sweep and spec.label else None
+        if parent is None or parent.plan is None or parent.plan.searched:
+            return None
+        if parent.key not in self.progress and console.live_wanted(len(parent.plan.jobs)):
+            self.progress[parent.key] = console.Progress(len(parent.plan.jobs))
+        return self.progress.get(parent.key)
 
     def links(self, run: _Open) -> list[str]:
         """Where a single run is, and its links in the MLflow UI."""
@@ -230,8 +254,8 @@ class LocalRecorder:
     # --- sweeps --------------------------------------------------------------------------
 
     def open_sweep(self, parent: Any) -> link.Reply:
-        """Open the sweep's parent; answers with (store URI, experiment, parent run, the
-        line that says so), or None after a signal, or the SweepRefused of a store that
+        """Open the sweep's parent; answers with (store URI, experiment, parent run, its
+        name, the line that says so), or None after a signal, or the SweepRefused of a store that
         refused it (for the sweep to raise: a mistake its worker finds meanwhile is told
         first)."""
         if self.stopping():
@@ -243,7 +267,7 @@ class LocalRecorder:
         self.sweeps[parent.key] = parent
         import rnnlab.plots  # noqa: F401 (for its summary: meanwhile its first jobs are computed)
 
-        ids = (parent.tracking_uri, parent.experiment_id, parent.parent_run_id)
+        ids = (parent.tracking_uri, parent.experiment_id, parent.parent_run_id, parent.name)
         return link.Ready((*ids, parent.opened_line()))
 
     def adopt_sweep(self, parent: Any) -> None:
@@ -264,6 +288,7 @@ class LocalRecorder:
             summary = parent.finalize(interrupted=interrupted or self.stopping(), error=error)
         finally:
             self.sweeps.pop(key, None)
+            self.progress.pop(key, None)
         if summary is None or interrupted or self.stopping():
             return link.Ready(bool(summary and summary.unfinished))
         if summary.unfinished or summary.not_started:

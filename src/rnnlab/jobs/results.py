@@ -16,6 +16,7 @@ from rnnlab.core.gradcheck import GradCheck
 from rnnlab.core.train import Trajectory
 
 SUMMARY_KEYS = (
+    "log10_final_loss",
     "final_loss",
     "final_wx",
     "final_wrec",
@@ -91,9 +92,12 @@ class JobResult:
         output (where it stopped is not a result; it is in its history), only where it
         diverged: so a comparison of final values is not scaled to a blow-up."""
         traj, check = self.trajectory, self.gradcheck
-        # `diverged` first: MLflow's compare view colours its parallel coordinates by the
-        # first metric every run shares
+        # MLflow's compare page colours its parallel coordinates by the first metric every
+        # compared run shares: the final loss's log10 (a linear axis for the bar charts and
+        # parallel coordinates that offer no log scale; none for an exact 0), else diverged
+        loss = None if traj.diverged else traj.final_loss
         values: dict[str, float | None] = {
+            "log10_final_loss": float(np.log10(loss)) if loss else None,
             "diverged": float(traj.diverged),
             "iterations": float(traj.iterations),
         }

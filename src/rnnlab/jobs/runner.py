@@ -64,7 +64,8 @@ class Job:
         label = ""
         if self.job is not None:
             swept = [o for o in self.overrides if config_key(o.split("=", 1)[0]) in self.job.swept]
-            label = f"[job {self.job.num}] {' '.join(swept or self.overrides)}"
+            said = [text.rounded(o) for o in swept] or self.overrides
+            label = f"[job {self.job.num}] {' '.join(said)}"
         return RunSpec(
             tracking=c["tracking"],
             source=self.source or shlex.join(["rnnlab", *self.overrides]),

@@ -37,6 +37,13 @@ def run_name(
     return f"{name} (diverged)" if trajectory is not None and trajectory.diverged else name
 
 
+def rounded(override: str) -> str:
+    """An override with its value as a person reads it (``config.params.shown``):
+    ``optimizer.learning_rate=0.0016193110912440748`` -> ``...=0.001619``."""
+    key, sep, value = override.partition("=")
+    return f"{key}{sep}{shown(value)}" if sep else override
+
+
 def diverged_text(traj: Trajectory) -> str:
     """A diverged run's one story, for the console, its description and a sweep's line:
     where it diverged and that it has no final loss (only its last finite point)."""

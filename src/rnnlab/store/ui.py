@@ -27,53 +27,72 @@ PARAMS = ("init.name", "optimizer.name")
 METRICS = ("final_loss", "iterations", "diverged")
 SWEEP_METRICS = ("best_final_loss", "jobs_diverged")
 SWEEP_TAG = "sweep"  # "true" on a sweep's parent run
-# The chart view: the loss on a log axis (the lab's losses span 1e12 to 0.1); the UI adds
-# a chart of its own for every other metric (its `updateChartAndSectionConfigs`), into
-# the last two sections, which it takes for "Model metrics" and "System metrics".
+IN_SWEEP_TAG = "in_sweep"  # on a sweep's child: its parent's run name (a view column)
+# The chart view: the loss on a log axis (the lab's losses span 1e12 to 0.1) and, once the
+# experiment holds sweeps, its newest sweep's keys in parallel coordinates against the
+# final loss's log10 (runs without one, the diverged, are left off: MLflow draws a run
+# only where it has every axis). The UI adds a chart of its own for every other metric
+# (its `updateChartAndSectionConfigs`), into the last two sections, which it takes for
+# "Model metrics" and "System metrics".
 _MODEL_SECTION = "rnnlab-model-metrics"
-LOSS_CHART = {
-    "compareRunSections": [
-        {
-            "uuid": _MODEL_SECTION,
-            "name": "Model metrics",
-            "display": True,
-            "isReordered": False,
-            "deleted": False,
-            "isGenerated": True,
-        },
-        {
-            "uuid": "rnnlab-system-metrics",
-            "name": "System metrics",
-            "display": True,
-            "isReordered": False,
-            "deleted": False,
-            "isGenerated": True,
-        },
-    ],
-    "compareRunCharts": [
-        {
-            "uuid": "rnnlab-loss-log",
-            "type": "LINE",
-            "metricSectionId": _MODEL_SECTION,
-            "deleted": False,
-            "isGenerated": False,
-            "displayName": "loss (log scale)",
-            "metricKey": "loss",
-            "selectedMetricKeys": ["loss"],
-            "lineSmoothness": 0,
-            "xAxisScaleType": "linear",
-            "scaleType": "log",
-            "xAxisKey": "step",
-            "selectedXAxisMetricKey": "",
-            "yAxisKey": "metric",
-            "yAxisExpressions": [],
-            "ignoreOutliers": False,
-            "useGlobalXaxisKey": True,
-            "useGlobalLineSmoothing": True,
-        }
-    ],
-    "isAccordionReordered": False,
+RESULT_METRIC = "log10_final_loss"  # the result on a linear axis (bar charts, parallel)
+_SECTIONS = [
+    {
+        "uuid": uuid,
+        "name": name,
+        "display": True,
+        "isReordered": False,
+        "deleted": False,
+        "isGenerated": True,
+    }
+    for uuid, name in (
+        (_MODEL_SECTION, "Model metrics"),
+        ("rnnlab-system-metrics", "System metrics"),
+    )
+]
+_LOSS_CHART = {
+    "uuid": "rnnlab-loss-log",
+    "type": "LINE",
+    "metricSectionId": _MODEL_SECTION,
+    "deleted": False,
+    "isGenerated": False,
+    "displayName": "loss (log scale)",
+    "metricKey": "loss",
+    "selectedMetricKeys": ["loss"],
+    "lineSmoothness": 0,
+    "xAxisScaleType": "linear",
+    "scaleType": "log",
+    "xAxisKey": "step",
+    "selectedXAxisMetricKey": "",
+    "yAxisKey": "metric",
+    "yAxisExpressions": [],
+    "ignoreOutliers": False,
+    "useGlobalXaxisKey": True,
+    "useGlobalLineSmoothing": True,
 }
+
+
+def charts(swept: Sequence[str]) -> dict:
+    """The view's chart state: the loss chart, and parallel coordinates over the params
+    ``swept`` (``choice.<key>``) coloured by ``log10_final_loss`` when there are any."""
+    parallel = {
+        "uuid": "rnnlab-sweep-parallel",
+        "type": "PARALLEL",
+        "metricSectionId": _MODEL_SECTION,
+        "deleted": False,
+        "isGenerated": False,
+        "displayName": "newest sweep: its keys and log10 of the final loss",
+        "selectedParams": list(swept),
+        "selectedMetrics": [RESULT_METRIC],
+        "showAllRuns": True,
+    }
+    return {
+        "compareRunSections": _SECTIONS,
+        "compareRunCharts": [_LOSS_CHART, *([parallel] if swept else [])],
+        "isAccordionReordered": False,
+    }
+
+
 NAME_TAG = "sweep_name"  # on a sweep's parent: its name before the number
 
 
@@ -132,29 +151,30 @@ def save_results_view(client, experiment_id: str) -> None:
         client,
         experiment_id,
         VIEW_TAG,
-        lambda old: _view_with(old, _columns(client, experiment_id)),
+        lambda old: _view_with(old, *_columns(client, experiment_id)),
     )
 
 
-def _columns(client, experiment_id: str) -> list[str]:
-    """The results view's columns for the runs the experiment holds now."""
+def _columns(client, experiment_id: str) -> tuple[list[str], dict]:
+    """The results view's columns for the runs the experiment holds now, and its charts."""
     parents = query.search(client, [experiment_id], f"tags.`{SWEEP_TAG}` = 'true'")
-    swept = [
-        key[len(SWEPT_PREFIX) :]
-        for run in parents
-        for key in run.data.params
-        if key.startswith(SWEPT_PREFIX) and key[len(SWEPT_PREFIX) :] not in NAMED_KEYS
+    keys = [
+        [k[len(SWEPT_PREFIX) :] for k in r.data.params if k.startswith(SWEPT_PREFIX)]
+        for r in parents
     ]
+    swept = [k for run_keys in keys for k in run_keys if k not in NAMED_KEYS]
     params = [*PARAMS, *(f"{CHOICE_PREFIX}{k}" for k in swept)]
     metrics = [*METRICS, *(SWEEP_METRICS if parents else ())]
-    return list(
-        dict.fromkeys(
-            [*(_column("params", k) for k in params), *(_column("metrics", k) for k in metrics)]
-        )
-    )
+    columns = [
+        *(_column("params", k) for k in params),
+        *(_column("metrics", k) for k in metrics),
+        *([_column("tags", IN_SWEEP_TAG)] if parents else []),
+    ]
+    newest = [f"{CHOICE_PREFIX}{k}" for k in (keys[-1] if keys else [])]
+    return list(dict.fromkeys(columns)), charts(newest)
 
 
-def _view_with(old: str | None, columns: list[str]) -> str | None:
+def _view_with(old: str | None, columns: list[str], chart_state: dict) -> str | None:
     """The view's tag value with ``columns`` added to those of ``old`` (its value now);
     None when ``old`` has them all already (once per new column, not once per run)."""
     created, old_state, columns = int(time.time() * 1000), None, list(columns)
@@ -176,7 +196,7 @@ def _view_with(old: str | None, columns: list[str]) -> str | None:
             "columnWidths": {RUN_NAME_COLUMN: RUN_NAME_WIDTH},
             "runsHiddenMode": "SHOW_ALL",
             "hideEmptyCharts": True,
-            **LOSS_CHART,
+            **chart_state,
         }
         envelope = {
             "name": VIEW_NAME,
@@ -220,9 +240,14 @@ def sweep_lines(base: str, experiment_id: str, parent_id: str, child_ids: Sequen
     experiment's runs table in the results view."""
     lines = [f"In the MLflow UI: the sweep {run_link(base, experiment_id, parent_id)}"]
     compare = compare_link(base, experiment_id, child_ids)
+    runs = "its run" if len(child_ids) == 1 else f"its {len(child_ids)} runs"
     if compare:
-        runs = "its run" if len(child_ids) == 1 else f"its {len(child_ids)} runs"
         lines.append(f"  {runs} compared: {compare}")
+    elif child_ids:
+        lines.append(
+            f"  {runs}: no compare link past {MAX_COMPARE_LINK} (a URL of ids); in the view"
+            " below, filter `tags.in_sweep`, tick them and press Compare"
+        )
     lines.append(
         f"  every run of the experiment, results as columns: {view_link(base, experiment_id)}"
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import shlex
 import shutil
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rnnlab import console
+from rnnlab.config.params import shown
 from rnnlab.errors import StoreError, SweepRefused
 from rnnlab.proc import signals
 from rnnlab.proc.created import Created
@@ -67,7 +69,7 @@ class SweepParent:
     def jobs_text(self) -> str:
         if self.plan is None or self.plan.searched:
             return "jobs chosen by the sweeper"
-        return f"{len(self.plan.jobs)} jobs"
+        return jobs_text(len(self.plan.jobs), self.plan.swept)
 
     def open(self) -> None:
         """The store and the experiment, created once, and the parent run (shared params,
@@ -211,3 +213,24 @@ class SweepParent:
         # what stopped the sweep, where no job's own failure tells it
         runs.end(client, parent_id, status, None if interrupted or summary.unfinished else error)
         return summary
+
+
+def jobs_text(jobs: int, swept: dict[str, list[str]]) -> str:
+    """``242 jobs = init.wx 11 (-3 ... 3) x init.wrec 11 (-3 ... 3) x optimizer 2``: a grid
+    over a numeric range says what it runs before it runs (a float range's end is often
+    in it: Hydra's ``range(-3,3,0.6)`` reaches 2.9999999999999996, read 3); other grids,
+    and grids whose job count is not that product, say ``N jobs``."""
+
+    def numbers(vs: list[str]) -> bool:
+        try:
+            return len([float(v) for v in vs]) > 3
+        except ValueError:
+            return False
+
+    ranges = {k for k, vs in swept.items() if numbers(vs)}
+    if not ranges or math.prod(len(v) for v in swept.values()) != jobs:
+        return f"{jobs} jobs"
+    return f"{jobs} jobs = " + " x ".join(
+        f"{k} {len(v)} ({shown(v[0])} ... {shown(v[-1])})" if k in ranges else f"{k} {len(v)}"
+        for k, v in swept.items()
+    )

@@ -130,7 +130,7 @@ class Summary:
     def text(self) -> str:
         """The table for the console, then the verdict."""
         shown = self.columns[: self.columns.index("final_wrec") + 1]
-        cells = [[_fmt(r.get(c)) for c in shown] for r in self.rows]
+        cells = [[_cell(r, c) for c in shown] for r in self.rows]
         widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(shown)]
         lines = ["  ".join(c.ljust(w) for c, w in zip(shown, widths, strict=True)).rstrip()]
         lines += [
@@ -225,6 +225,14 @@ class Summary:
         elif self.best_rates:
             lines.append(f"Best learning rates: {self.rate_overrides()}.")
         return "  \n".join(lines)
+
+
+def _cell(row: dict[str, Any], column: str) -> str:
+    """A cell of the console's table; a diverged job's training cell says where, as its
+    line does (its ``iterations`` are the updates kept: one fewer)."""
+    if column == "training" and row.get("training") == "diverged" and row.get("diverged_at"):
+        return f"diverged at {row['diverged_at']}"
+    return _fmt(row.get(column))
 
 
 def _fmt(v: Any) -> str:
