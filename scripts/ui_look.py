@@ -5,8 +5,9 @@ clicking from the README's link, never deep-linking past a step.
 
 On a fresh store in a temporary folder it runs the README's commands (``rnnlab``,
 ``rnnlab optimizer=gd init=explode``, ``rnnlab -m experiment=compare_starts``, the same
-with ``hydra/launcher=joblib``), starts ``mlflow server`` on a free loopback port, opens
-a fresh browser on the README's link and clicks, saving a screenshot (PNG) at each step:
+with ``hydra/launcher=joblib``, the Optuna experiment with Adam), starts ``mlflow server``
+on a free loopback port, opens a fresh browser on the README's link and clicks, saving a
+screenshot (PNG) at each step:
 
     01-home.png              the README's link: MLflow's home page
     02-experiments.png       "Model training" clicked (once), then "Experiments"
@@ -19,6 +20,10 @@ a fresh browser on the README's link and clicks, saving a screenshot (PNG) at ea
     08-compare.png           "Compare": the compare page of the 14 children
     09-diverged-run.png      back, a diverged child's name clicked: its overview
     10-diverged-metrics.png  its "Model metrics" tab
+    11-optuna-view.png       back to "Experiments", the Optuna experiment, "rnnlab: results"
+    12-optuna-expanded.png   its search's + clicked: the 20 trials
+    13-optuna-charts.png     the chart icon: the parallel coordinates over the searched rate
+    14-optuna-compare.png    the 20 trials ticked, "Compare"
 
 and prints, per step, the address the browser is at and what the page says.
 
@@ -106,6 +111,7 @@ COMMANDS = [
     ["optimizer=gd", "init=explode"],
     ["-m", "experiment=compare_starts"],
     ["-m", "experiment=compare_starts", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+    ["-m", "experiment=optimizer_learning_rates_optuna", "optimizer=adam"],
 ]
 
 
@@ -202,6 +208,34 @@ def look(url: str, out: Path) -> None:
         page.get_by_role("tab", name="Model metrics").first.click()
         settle(4)
         shot("10-diverged-metrics", "its metrics")
+        page.go_back()  # the run's overview, then the runs table: its breadcrumb
+        page.go_back()
+        settle(4)
+        page.get_by_role("link", name="Experiments").first.click()
+        settle()
+        page.get_by_role("link", name="optimizer_learning_rates_optuna").first.click()
+        settle(5)
+        close_assistant()
+        page.get_by_role("button", name="Views").first.click()
+        settle(1)
+        page.get_by_text("rnnlab: results").first.click()
+        settle(4)
+        shot("11-optuna-view", "the Optuna experiment in the saved view")
+        page.locator('button[data-component-id*="runnamecellrenderer"]').first.click()
+        settle()
+        rows = page.locator(".ag-center-cols-container .ag-row").count()
+        shot("12-optuna-expanded", f"{rows} rows after expanding the search")
+        page.locator("label:has(input[type=radio][value=CHART])").first.click()
+        settle(6)
+        shot("13-optuna-charts", "the search's charts")
+        page.locator("label:has(input[type=radio][value=TABLE])").first.click()
+        settle()
+        for row in range(1, rows):  # row 0 is the search's parent, then its trials
+            page.locator(f'.ag-row[row-index="{row}"] input.ag-checkbox-input').first.click()
+        settle(1)
+        page.get_by_role("button", name="Compare").first.click()
+        settle(6)
+        shot("14-optuna-compare", f"the compare page of its {rows - 1} trials")
         browser.close()
 
 
