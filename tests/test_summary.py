@@ -109,4 +109,4 @@ def test_a_diverged_job_reads_in_the_table_as_on_its_line():
     s = Summary(rows=[row(0, "FINISHED", None, training="diverged", iterations=0, diverged_at=1)],
                 swept=["init"])  # fmt: skip
     header, cells = s.text().splitlines()[:2]
-    assert cells.split()[header.split().index("training"):][:4] == ["diverged", "at", "1", "0"]
+    assert cells.split()[header.split().index("training") :][:4] == ["diverged", "at", "1", "0"]
