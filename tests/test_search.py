@@ -17,6 +17,7 @@ from conftest import new_store, run_cli
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
+from rnnlab.store import ui
 from rnnlab.sweeps.plan import plan, shared_params
 
 SPACE = "tag(log,interval(0.0001,1))"
@@ -73,6 +74,15 @@ def search(tmp_path, sweeper: list[str]):
         rate = float(child.data.params["choice.optimizer.learning_rate"])
         assert said[child.data.tags["sweep_job"]] == f"{rate:.4g}"
         assert child.data.tags["in_sweep"] == parent.info.run_name  # the view's sweep column
+        # drawn on a log scale: its log10 too, the first axis of MLflow's compare page
+        log10 = float(child.data.params["choice.log10.optimizer.learning_rate"])
+        assert log10 == math.log10(rate)
+    # the results view charts the search: the log10 of its rate against the result's
+    envelope = json.loads(client.get_experiment(parent.info.experiment_id).tags[ui.VIEW_TAG])
+    charts = json.loads(envelope["state"])["compareRunCharts"]
+    (parallel,) = [c for c in charts if c["type"] == "PARALLEL"]
+    assert parallel["selectedParams"] == ["choice.log10.optimizer.learning_rate"]
+    assert parallel["selectedMetrics"] == ["log10_final_loss"]
     return client, parent, children
 
 

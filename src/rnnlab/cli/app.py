@@ -71,7 +71,7 @@ def main(cfg: DictConfig) -> Any:
             overrides,
             output_dir,
             sweep=sweep.ref if sweep else None,
-            job=text.SweepJob.of(sweep.num, overrides, sweep.swept, sweep.searched)
+            job=text.SweepJob.of(sweep.num, overrides, sweep.swept, sweep.searched, sweep.log_keys)
             if sweep
             else None,
             tags=sweep.tags if sweep else {},

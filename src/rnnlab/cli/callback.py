@@ -47,6 +47,7 @@ class SweepContext:
     swept: tuple[str, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)
     searched: bool = False  # a sweeper drew the values (a search): they lead the name
+    log_keys: tuple[str, ...] = ()  # what it draws on a log scale
 
 
 _current: SweepContext | None = None
@@ -216,7 +217,8 @@ class MlflowSweepCallback(Callback):
         num = int(config.hydra.job.num)
         searched = bool(p.plan and p.plan.searched)
         tags = {SWEEP_JOB_TAG: str(num), **worker_tags()}
-        _current = SweepContext(ref, num, swept, tags, searched)
+        log_keys = p.plan.log_keys if p.plan else ()
+        _current = SweepContext(ref, num, swept, tags, searched, log_keys)
 
     def on_job_end(self, config: DictConfig, job_return: Any = None, **kwargs: Any) -> None:
         global _current

@@ -265,7 +265,11 @@ def run_jobs(
                 out_root / f"job{num}",
                 sweep=ref,
                 job=text.SweepJob.of(
-                    num, all_overrides, swept, bool(sweep.plan and sweep.plan.searched)
+                    num,
+                    all_overrides,
+                    swept,
+                    bool(sweep.plan and sweep.plan.searched),
+                    sweep.plan.log_keys if sweep.plan else (),
                 ),
                 tags=tags,
                 source=shlex.join(["rnnlab", *all_overrides]),

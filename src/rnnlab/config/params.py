@@ -21,6 +21,7 @@ BASIN_PARAMS = ("data", "iterations", "divergence", "basin")
 NOT_PARAMS = ("basin.chunk",)  # how the work is split, not what it computes
 CHOICE_PREFIX = "choice."  # a sweep child's param per swept key: choice.<key> = its value
 SWEPT_PREFIX = "sweep."  # a sweep parent's param per swept key: sweep.<key> = its values
+LOG10_PREFIX = "choice.log10."  # a key searched on a log scale: its value's log10, too
 NAMED_KEYS = ("init", "init.name", "optimizer", "optimizer.name")  # a child's name says them
 
 
@@ -28,6 +29,12 @@ def config_key(override_key: str) -> str:
     """The config key an override's key names, as an MLflow param name takes it: without
     Hydra's ``+``/``++``/``~`` and ``@package`` (``+repeat`` -> ``repeat``)."""
     return override_key.lstrip("+~").split("@")[0]
+
+
+def on_log_scale(distribution: str) -> bool:
+    """Whether a search draws a key on a log scale: Hydra's sweepers write it
+    ``tag(log, interval(1e-7, 1))`` (Optuna's, Nevergrad's)."""
+    return "tag(log" in distribution.replace(" ", "")
 
 
 def shown(value: Any, digits: int = 4) -> str:

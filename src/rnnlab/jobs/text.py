@@ -4,12 +4,13 @@ its description in the MLflow UI, and its lines on the console.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from rnnlab.config import CUSTOM_START, optimizer_id
-from rnnlab.config.params import CHOICE_PREFIX, NAMED_KEYS, config_key, shown
+from rnnlab.config.params import CHOICE_PREFIX, LOG10_PREFIX, NAMED_KEYS, config_key, shown
 from rnnlab.core.train import Trajectory
 from rnnlab.jobs.compute import optimizer_label
 from rnnlab.jobs.results import JobResult
@@ -73,14 +74,20 @@ class SweepJob:
     num: int
     swept: Mapping[str, str] = field(default_factory=dict)
     searched: bool = False  # values a search drew: they lead the name (all else is alike)
+    log_keys: tuple[str, ...] = ()  # keys a search draws on a log scale
 
     @classmethod
     def of(
-        cls, num: int, overrides: Sequence[str], swept: Sequence[str], searched: bool = False
+        cls,
+        num: int,
+        overrides: Sequence[str],
+        swept: Sequence[str],
+        searched: bool = False,
+        log_keys: Sequence[str] = (),
     ) -> SweepJob:
         """Job ``num`` of a sweep over the keys ``swept``, from its overrides."""
         values = {config_key(k): v for k, v in (o.split("=", 1) for o in overrides if "=" in o)}
-        return cls(num, {k: values[k] for k in swept if k in values}, searched)
+        return cls(num, {k: values[k] for k in swept if k in values}, searched, tuple(log_keys))
 
     def extra(self, said: Sequence[str] = NAMED_KEYS) -> str:
         """The swept values the name does not say already (``said``: its keys)."""
@@ -91,8 +98,14 @@ class SweepJob:
     @property
     def params(self) -> dict[str, str]:
         """``choice.<key>``: MLflow's compare view starts its parallel coordinates on the
-        first three params (alphabetically) that differ between the runs: these."""
-        return {f"{CHOICE_PREFIX}{k}": str(v) for k, v in self.swept.items()}
+        first three params (alphabetically) that differ between the runs: these; a key
+        searched on a log scale first as ``choice.log10.<key>`` (the page has no log axis)."""
+        params = {f"{CHOICE_PREFIX}{k}": str(v) for k, v in self.swept.items()}
+        for k in self.log_keys:
+            value = as_float(self.swept.get(k))
+            if value is not None and value > 0:
+                params[f"{LOG10_PREFIX}{k}"] = repr(math.log10(value))
+        return params
 
 
 # --- the console --------------------------------------------------------------------------
@@ -128,3 +141,10 @@ def report(result: JobResult) -> list[str]:
             f"Final loss {traj.final_loss:.6g} after {traj.iterations} iterations ({traj.status})."
         )
     return lines
+
+
+def as_float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None

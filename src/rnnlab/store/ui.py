@@ -9,7 +9,13 @@ import time
 import urllib.parse
 from collections.abc import Sequence
 
-from rnnlab.config.params import CHOICE_PREFIX, NAMED_KEYS, SWEPT_PREFIX
+from rnnlab.config.params import (
+    CHOICE_PREFIX,
+    LOG10_PREFIX,
+    NAMED_KEYS,
+    SWEPT_PREFIX,
+    on_log_scale,
+)
 from rnnlab.store import experiments as experiments_mod
 from rnnlab.store import log, query, uris
 
@@ -170,7 +176,11 @@ def _columns(client, experiment_id: str) -> tuple[list[str], dict]:
         *(_column("metrics", k) for k in metrics),
         *([_column("tags", IN_SWEEP_TAG)] if parents else []),
     ]
-    newest = [f"{CHOICE_PREFIX}{k}" for k in (keys[-1] if keys else [])]
+    last = parents[-1].data.params if parents else {}
+    newest = [  # a key searched on a log scale by its log10 (the chart has no log axis)
+        (LOG10_PREFIX if on_log_scale(last[SWEPT_PREFIX + k]) else CHOICE_PREFIX) + k
+        for k in (keys[-1] if keys else [])
+    ]
     return list(dict.fromkeys(columns)), charts(newest)
 
 

@@ -20,7 +20,7 @@ from rnnlab.config import (
     run_params,
 )
 from rnnlab.config import GROUPS as config_groups
-from rnnlab.config.params import SWEPT_PREFIX, config_key
+from rnnlab.config.params import SWEPT_PREFIX, config_key, on_log_scale
 from rnnlab.errors import SweepRefused
 
 SWEEP_JOB_TAG = "sweep_job"  # on a child: its job number
@@ -45,6 +45,12 @@ class Plan:
     swept: dict[str, list[str]]  # key -> its values, in order (a search: its distribution)
     searched: bool = False  # the sweeper decides the jobs as it goes
     sweeper: dict[str, str] = field(default_factory=dict)  # a search's settings, flattened
+
+    @property
+    def log_keys(self) -> tuple[str, ...]:
+        """The keys a search draws on a log scale."""
+        drawn = self.swept.items() if self.searched else ()
+        return tuple(k for k, v in drawn if v and on_log_scale(v[0]))
 
 
 def plan(config: DictConfig) -> Plan:
