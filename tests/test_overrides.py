@@ -249,3 +249,14 @@ def test_a_runs_source_runs_it_again_in_a_shell_as_written(tmp_path):
         name
     }
     assert runs[0].data.metrics["final_loss"] == runs[1].data.metrics["final_loss"]
+
+
+def test_a_childs_overrides_are_read_back_from_its_shell_quoted_source():
+    """A Source is ``shlex.join``-ed: a value with a space is one override again."""
+    import shlex
+
+    from rnnlab.sweeps.plan import source_overrides
+
+    source = shlex.join(["rnnlab", "tracking.description=two words", "init=steady"])
+    assert source_overrides(source) == ["tracking.description=two words", "init=steady"]
+    assert source_overrides("rnnlab 'unclosed x=1") == ["'unclosed", "x=1"]  # not rnnlab's

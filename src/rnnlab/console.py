@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import sys
+import time
 import warnings
 from typing import Any
 
@@ -199,15 +200,11 @@ class Progress:
     (the time left: the mean time a job has taken so far, times the jobs left)."""
 
     def __init__(self, total: int) -> None:
-        import time
-
         self.total, self.done, self.diverged, self.failed = total, 0, 0, 0
         self.started = time.monotonic()
 
     def job(self, diverged: bool = False, failed: bool = False) -> str:
         """Count one more job ended; the line it makes now."""
-        import time
-
         self.done += 1
         self.diverged += diverged
         self.failed += failed

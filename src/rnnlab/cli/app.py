@@ -39,9 +39,10 @@ from rnnlab.errors import (
     user_error,
 )
 from rnnlab.jobs import recorder as recording
-from rnnlab.jobs import runner, text
+from rnnlab.jobs import runner
 from rnnlab.jobs.results import GradientCheckFailed
 from rnnlab.proc import created
+from rnnlab.sweeps.plan import sweep_job
 
 register_configs()
 
@@ -71,9 +72,7 @@ def main(cfg: DictConfig) -> Any:
             overrides,
             output_dir,
             sweep=sweep.ref if sweep else None,
-            job=text.SweepJob.of(sweep.num, overrides, sweep.swept, sweep.searched, sweep.log_keys)
-            if sweep
-            else None,
+            job=sweep_job(sweep.num, overrides, sweep.plan) if sweep else None,
             tags=sweep.tags if sweep else {},
             log_model=False if sweep else None,  # a sweep logs the best run's, on its parent
             created=created.noted(output_dir),

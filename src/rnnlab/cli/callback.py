@@ -35,7 +35,7 @@ from rnnlab.jobs import recorder as recording
 from rnnlab.jobs.recorder import SweepRef
 from rnnlab.proc import created, link, signals
 from rnnlab.sweeps.parent import SweepParent
-from rnnlab.sweeps.plan import SWEEP_JOB_TAG, check_plan, name_parts, plan
+from rnnlab.sweeps.plan import SWEEP_JOB_TAG, Plan, check_plan, name_parts, plan
 
 
 @dataclass(frozen=True)
@@ -44,10 +44,8 @@ class SweepContext:
 
     ref: SweepRef
     num: int
-    swept: tuple[str, ...] = ()
+    plan: Plan | None = None  # what the sweep varies (None: a sweeper rnnlab cannot plan)
     tags: dict[str, str] = field(default_factory=dict)
-    searched: bool = False  # a sweeper drew the values (a search): they lead the name
-    log_keys: tuple[str, ...] = ()  # what it draws on a log scale
 
 
 _current: SweepContext | None = None
@@ -213,12 +211,8 @@ class MlflowSweepCallback(Callback):
                 link.watch_parent(_sweep_gone)
                 _watching.append(True)
         ref = SweepRef(p.key, *ids) if ids else SweepRef(p.key)
-        swept = tuple(p.plan.swept) if p.plan else ()
         num = int(config.hydra.job.num)
-        searched = bool(p.plan and p.plan.searched)
-        tags = {SWEEP_JOB_TAG: str(num), **worker_tags()}
-        log_keys = p.plan.log_keys if p.plan else ()
-        _current = SweepContext(ref, num, swept, tags, searched, log_keys)
+        _current = SweepContext(ref, num, p.plan, {SWEEP_JOB_TAG: str(num), **worker_tags()})
 
     def on_job_end(self, config: DictConfig, job_return: Any = None, **kwargs: Any) -> None:
         global _current

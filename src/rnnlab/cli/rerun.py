@@ -21,7 +21,7 @@ from rnnlab.config import (
     validate,
 )
 from rnnlab.config import compose as compose_config
-from rnnlab.jobs import runner, text
+from rnnlab.jobs import runner
 from rnnlab.jobs.recorder import SweepRef
 from rnnlab.store import lineage, query, ui, uris
 from rnnlab.sweeps import plan as plan_mod
@@ -254,7 +254,6 @@ def run_jobs(
     runs), then have it summarised and ended (KILLED on a signal, re-raised)."""
     recorder.adopt_sweep(sweep)
     ref = SweepRef(sweep.key)
-    swept = list(sweep.plan.swept) if sweep.plan else []
     try:
         for num, cfg, all_overrides, tags in jobs:
             cfg.tracking.uri = sweep.tracking_uri
@@ -264,13 +263,7 @@ def run_jobs(
                 all_overrides,
                 out_root / f"job{num}",
                 sweep=ref,
-                job=text.SweepJob.of(
-                    num,
-                    all_overrides,
-                    swept,
-                    bool(sweep.plan and sweep.plan.searched),
-                    sweep.plan.log_keys if sweep.plan else (),
-                ),
+                job=plan_mod.sweep_job(num, all_overrides, sweep.plan),
                 tags=tags,
                 source=shlex.join(["rnnlab", *all_overrides]),
                 log_model=False,

@@ -37,17 +37,22 @@ def on_log_scale(distribution: str) -> bool:
     return "tag(log" in distribution.replace(" ", "")
 
 
+def as_number(value: Any) -> float | None:
+    """``value`` as a float, None where it is not a number."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def shown(value: Any, digits: int = 4) -> str:
     """A number as a person reads it in a name or a table (the params keep the exact
     value): rounded at 1e-12, so that a float range's ``2.9999999999999996`` reads ``3``
     and ``-1.1102230246400313e-16`` reads ``0``, then to ``digits`` significant digits
     where that is shorter (a search's ``0.0016193110912440748``: ``0.001619``); what is
     not a number, as it is."""
-    if isinstance(value, bool):
-        return str(value)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
+    number = None if isinstance(value, bool) else as_number(value)
+    if number is None:
         return str(value)
     text = str(value)
     short = f"{round(number, 12) + 0.0:.{digits}g}"

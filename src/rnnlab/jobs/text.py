@@ -10,7 +10,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rnnlab.config import CUSTOM_START, optimizer_id
-from rnnlab.config.params import CHOICE_PREFIX, LOG10_PREFIX, NAMED_KEYS, config_key, shown
+from rnnlab.config.params import (
+    CHOICE_PREFIX,
+    LOG10_PREFIX,
+    NAMED_KEYS,
+    as_number,
+    config_key,
+    shown,
+)
 from rnnlab.core.train import Trajectory
 from rnnlab.jobs.compute import optimizer_label
 from rnnlab.jobs.results import JobResult
@@ -102,7 +109,7 @@ class SweepJob:
         searched on a log scale first as ``choice.log10.<key>`` (the page has no log axis)."""
         params = {f"{CHOICE_PREFIX}{k}": str(v) for k, v in self.swept.items()}
         for k in self.log_keys:
-            value = as_float(self.swept.get(k))
+            value = as_number(self.swept.get(k))
             if value is not None and value > 0:
                 params[f"{LOG10_PREFIX}{k}"] = repr(math.log10(value))
         return params
@@ -141,10 +148,3 @@ def report(result: JobResult) -> list[str]:
             f"Final loss {traj.final_loss:.6g} after {traj.iterations} iterations ({traj.status})."
         )
     return lines
-
-
-def as_float(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None

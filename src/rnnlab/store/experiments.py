@@ -48,10 +48,14 @@ def ensure_experiment(
     notebook sets it for the notebook's store); StoreError if it has none."""
     by_id = os.environ.get("MLFLOW_EXPERIMENT_ID", "").strip()
     env_store = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
-    same_store = bool(env_store) and resolve_uri(env_store) == resolve_uri(client.tracking_uri)
-    if name == DEFAULT_EXPERIMENT and by_id and same_store:
-        if not os.environ.get("MLFLOW_EXPERIMENT_NAME"):
-            return _experiment_by_id(client, by_id)
+    if (
+        name == DEFAULT_EXPERIMENT
+        and by_id
+        and env_store
+        and not os.environ.get("MLFLOW_EXPERIMENT_NAME")
+        and resolve_uri(env_store) == resolve_uri(client.tracking_uri)
+    ):
+        return _experiment_by_id(client, by_id)
     experiment = client.get_experiment_by_name(name)
     if experiment is not None and experiment.lifecycle_stage == "deleted":
         uri, eid = redact(client.tracking_uri), experiment.experiment_id

@@ -157,11 +157,11 @@ def save_results_view(client, experiment_id: str) -> None:
         client,
         experiment_id,
         VIEW_TAG,
-        lambda old: _view_with(old, *_columns(client, experiment_id)),
+        lambda old: _view_with(old, *_view_parts(client, experiment_id)),
     )
 
 
-def _columns(client, experiment_id: str) -> tuple[list[str], dict]:
+def _view_parts(client, experiment_id: str) -> tuple[list[str], dict]:
     """The results view's columns for the runs the experiment holds now, and its charts."""
     parents = query.search(client, [experiment_id], f"tags.`{SWEEP_TAG}` = 'true'")
     keys = [

@@ -11,11 +11,12 @@ from typing import Any
 import numpy as np
 
 from rnnlab.config import RATE_KEYS
+from rnnlab.config.params import as_number
 from rnnlab.store import log, query
 from rnnlab.store import runs as runs_mod
-from rnnlab.sweeps.plan import SWEEP_JOB_TAG, Plan
+from rnnlab.sweeps.plan import SWEEP_JOB_TAG, Plan, source_overrides, sweep_job
 from rnnlab.sweeps.report import MAX_FIGURE_RUNS
-from rnnlab.sweeps.summary import NOT_STARTED, Summary, as_number
+from rnnlab.sweeps.summary import NOT_STARTED, Summary
 
 
 def end_orphaned_children(client, experiment_id: str, parent_run_id: str, wait: float = 5.0):
@@ -52,16 +53,14 @@ def collect(client, experiment_id: str, parent_run_id: str, p: Plan | None) -> S
         for num, runs in attempts.items()
     }
     jobs = dict(enumerate(p.jobs)) if p else {}
-    from rnnlab.jobs.text import SweepJob
-
     swept = list(p.swept) if p else []
     rows = []
     for num in sorted(set(jobs) | set(children)):
         run = children.get(num)
         overrides = jobs.get(num) or (
-            run.data.tags.get("mlflow.source.name", "").split()[1:] if run else []
+            source_overrides(run.data.tags.get("mlflow.source.name", "")) if run else []
         )
-        values = SweepJob.of(num, overrides, swept).swept  # the swept keys' values
+        values = sweep_job(num, overrides, p).swept  # the swept keys' values
         row: dict[str, Any] = {"job": num, "overrides": overrides}
         row.update({k: values.get(k) for k in swept})
         row["attempts"] = len(attempts.get(num, []))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rnnlab import console
-from rnnlab.config.params import shown
+from rnnlab.config.params import as_number, shown
 from rnnlab.errors import StoreError, SweepRefused
 from rnnlab.proc import signals
 from rnnlab.proc.created import Created
@@ -221,13 +221,9 @@ def jobs_text(jobs: int, swept: dict[str, list[str]]) -> str:
     in it: Hydra's ``range(-3,3,0.6)`` reaches 2.9999999999999996, read 3); other grids,
     and grids whose job count is not that product, say ``N jobs``."""
 
-    def numbers(vs: list[str]) -> bool:
-        try:
-            return len([float(v) for v in vs]) > 3
-        except ValueError:
-            return False
-
-    ranges = {k for k, vs in swept.items() if numbers(vs)}
+    ranges = {
+        k for k, vs in swept.items() if len(vs) > 3 and all(as_number(v) is not None for v in vs)
+    }
     if not ranges or math.prod(len(v) for v in swept.values()) != jobs:
         return f"{jobs} jobs"
     return f"{jobs} jobs = " + " x ".join(

@@ -4,6 +4,7 @@ settings), checked before anything is created, and the params its parent records
 from __future__ import annotations
 
 import math
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from rnnlab.config import (
 from rnnlab.config import GROUPS as config_groups
 from rnnlab.config.params import SWEPT_PREFIX, config_key, on_log_scale
 from rnnlab.errors import SweepRefused
+from rnnlab.jobs.text import SweepJob
 
 SWEEP_JOB_TAG = "sweep_job"  # on a child: its job number
 BASIC_SWEEPERS = (  # sweepers that expand the grid as plan() does
@@ -51,6 +53,22 @@ class Plan:
         """The keys a search draws on a log scale."""
         drawn = self.swept.items() if self.searched else ()
         return tuple(k for k, v in drawn if v and on_log_scale(v[0]))
+
+
+def sweep_job(num: int, overrides: Sequence[str], p: Plan | None) -> SweepJob:
+    """Job ``num`` of the sweep ``p`` (its swept keys' values, whether a search drew them
+    and on which scale), from the job's overrides."""
+    if p is None:
+        return SweepJob.of(num, overrides, ())
+    return SweepJob.of(num, overrides, list(p.swept), p.searched, p.log_keys)
+
+
+def source_overrides(source: str) -> list[str]:
+    """The overrides of a child's recorded Source (``rnnlab k=v ...``, shell-quoted)."""
+    try:
+        return shlex.split(source)[1:]
+    except ValueError:  # not a command rnnlab wrote
+        return source.split()[1:]
 
 
 def plan(config: DictConfig) -> Plan:

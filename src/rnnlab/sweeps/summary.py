@@ -241,10 +241,3 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.6g}"
     return shown(v, 6)  # a swept value as the command wrote it, or a float range made it
-
-
-def as_number(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
