@@ -152,6 +152,26 @@ def test_an_optuna_search_reads_like_a_grid_sweep(tmp_path):
         "mlflow.sharedViewState.rnnlab-results"
     ])  # fmt: skip
     assert "params.`choice.optimizer.learning_rate`" in json.loads(view["state"])["selectedColumns"]
+    # a rerun of the search reruns its trials, and its trials read as the search's did
+    proc = run_cli([parent.info.run_id, "plots.dpi=30"], cwd=tmp_path, script="rnnlab-rerun")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (again,) = [
+        r
+        for r in client.search_runs([parent.info.experiment_id])
+        if r.data.tags.get("rerun_of") == parent.info.run_id
+    ]
+    reruns = sorted(
+        client.search_runs(
+            [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{again.info.run_id}'"
+        ),
+        key=lambda r: int(r.data.tags["sweep_job"]),
+    )
+    assert [float(r.data.params["choice.optimizer.learning_rate"]) for r in reruns] == rates
+    for num, (child, rate) in enumerate(zip(reruns, rates)):
+        assert child.info.run_name.startswith(f"#{num} learning_rate={rate:.4g} adam-steady")
+        log10 = float(child.data.params["choice.log10.optimizer.learning_rate"])
+        assert log10 == math.log10(rate)
+    assert again.data.tags["best_run_id"] in {r.info.run_id for r in reruns}
 
 
 def test_a_diverged_job_is_infinitely_bad_to_a_sweeper():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -223,7 +224,7 @@ def rerun_sweep(
     of = number.group(1) if number else parent.info.run_name
     sweep = SweepParent(
         config=to_container(jobs[0][1]),
-        plan=plan_mod.Plan(jobs=[j[2] for j in jobs], swept=plan.swept),
+        plan=replace(plan, jobs=[j[2] for j in jobs]),  # a search's: still one (its names, log10)
         base=base,
         extra=" ".join([f"rerun of {of}", *new_overrides]),
         sweep_dir=str(out_root.resolve()),
