@@ -407,9 +407,11 @@ def test_a_sweep_longer_than_the_terminal_shows_one_live_line_then_the_table(tmp
     os.close(main)
     out = b"".join(chunks).decode("utf-8")
     assert "[job " not in out  # no job's own line
-    updates = re.findall(r"\r\x1b\[K\[(\d+)/8\] (\d+) diverged, (\d+) failed, ~\d+ s left", out)
-    assert [int(done) for done, _, _ in updates] == list(range(1, 9))
-    assert all((d, f) == ("0", "0") for _, d, f in updates)
+    updates = re.findall(r"\r\x1b\[K\[(\d+)/8\] (\d+) diverged, (\d+) failed, ~(\d+) s left", out)
+    assert [int(done) for done, _, _, _ in updates] == list(range(1, 9))
+    assert all((d, f) == ("0", "0") for _, d, f, _ in updates)
+    # the time left counts from the sweep's start: after the first job, more than 0 s
+    assert int(updates[0][3]) > 0 and updates[-1][3] == "0"
     assert re.search(r"\r\x1b\[Kjob +init\.wx +init\.wrec +status", out)  # the table, line gone
     assert "8 jobs, 8 finished, 0 diverged, 0 failed" in out
     assert out.splitlines()[0].startswith("Sweep ") and "8 jobs = init.wx 4 (-1 ... 0.5)" in out

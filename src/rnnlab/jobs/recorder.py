@@ -231,14 +231,8 @@ class LocalRecorder:
             self.say("\n".join([*lines, *self.links(run)]))
 
     def _progress(self, spec: RunSpec) -> console.Progress | None:
-        """The live line of a job's sweep, where its jobs would not fit on the terminal
-        (a grid's: a search does not say how many it runs)."""
-        parent = self.sweeps.get(spec.sweep.key) if spec.sweep and spec.label else None
-        if parent is None or parent.plan is None or parent.plan.searched:
-            return None
-        if parent.key not in self.progress and console.live_wanted(len(parent.plan.jobs)):
-            self.progress[parent.key] = console.Progress(len(parent.plan.jobs))
-        return self.progress.get(parent.key)
+        """The live line of a job's sweep (``adopt_sweep``), if it has one."""
+        return self.progress.get(spec.sweep.key) if spec.sweep and spec.label else None
 
     def links(self, run: _Open) -> list[str]:
         """Where a single run is, and its links in the MLflow UI."""
@@ -264,15 +258,21 @@ class LocalRecorder:
             parent.open()
         except SweepRefused as exc:
             return link.Ready(exc)
-        self.sweeps[parent.key] = parent
+        self.adopt_sweep(parent)
         import rnnlab.plots  # noqa: F401 (for its summary: meanwhile its first jobs are computed)
 
         ids = (parent.tracking_uri, parent.experiment_id, parent.parent_run_id, parent.name)
         return link.Ready((*ids, parent.opened_line()))
 
     def adopt_sweep(self, parent: Any) -> None:
-        """A parent opened by this process's command itself (a rerun's, a resumed one)."""
+        """Record the jobs of the open sweep ``parent`` (opened here, or by this process's
+        command itself: a rerun's, a resumed one). Where its jobs would not fit on the
+        terminal, one live line, its clock started now (a search's: it does not say how
+        many jobs it runs)."""
         self.sweeps[parent.key] = parent
+        jobs = parent.plan.jobs if parent.plan is not None and not parent.plan.searched else []
+        if jobs and console.live_wanted(len(jobs)):
+            self.progress[parent.key] = console.Progress(len(jobs))
 
     def end_sweep(
         self, key: str, interrupted: bool = False, error: str | None = None
