@@ -21,6 +21,8 @@ import yaml
 from conftest import cli_command, cli_environment, new_store, run_cli
 from mlflow.tracking import MlflowClient
 
+from rnnlab.proc import link
+
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
 
@@ -330,6 +332,46 @@ def test_a_database_without_its_driver_is_one_line(tmp_path, scheme, driver):
         f"its database driver ({driver}) is not installed"
     )
     assert not (tmp_path / "outputs" / "runs").exists()
+
+
+# In the rnnlab command's worker: the first figure waits until the command has told the
+# worker to stop (the store refused its run), then notes whether its folder is still there.
+WAIT_FOR_THE_STOP = """
+import os, pathlib, time
+MAIN = os.getpid()
+_write = pathlib.Path.write_bytes
+def write_bytes(self, data):
+    if self.suffix == ".png" and os.getpid() != MAIN:
+        from rnnlab.proc import signals
+        deadline = time.monotonic() + 60
+        while signals.received() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with open(os.environ["SEEN_AT_THE_STOP"], "a") as seen:
+            seen.write(f"{signals.received()} {self.parent.is_dir()}\\n")
+    return _write(self, data)
+pathlib.Path.write_bytes = write_bytes
+"""
+
+
+def test_a_refused_runs_folder_goes_once_its_worker_has_stopped(tmp_path):
+    """CI: the command removed a refused run's folder while its worker still drew into it;
+    the worker's FileNotFoundError came out as a traceback before the one line."""
+    if not link.can_fork():
+        pytest.skip("one process here: no worker to race")
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(WAIT_FOR_THE_STOP, encoding="utf-8")
+    seen = tmp_path / "seen.txt"
+    env = {**cli_environment(), "PYTHONPATH": str(tmp_path / "site"), "SEEN_AT_THE_STOP": str(seen)}
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(4)
+        port = listening.getsockname()[1]
+        proc = run_cli(
+            [f"tracking.uri=mysql://u:pw@127.0.0.1:{port}/db", "iterations=3"], tmp_path, env=env
+        )
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert seen.read_text().split() == ["SIGTERM", "True"]  # stopped, its folder still there
+    assert not (tmp_path / "outputs" / "runs").exists()  # and gone after
 
 
 def test_the_logged_model_holds_its_files_only(tmp_path):

@@ -167,7 +167,7 @@ def test_an_optuna_search_reads_like_a_grid_sweep(tmp_path):
         key=lambda r: int(r.data.tags["sweep_job"]),
     )
     assert [float(r.data.params["choice.optimizer.learning_rate"]) for r in reruns] == rates
-    for num, (child, rate) in enumerate(zip(reruns, rates)):
+    for num, (child, rate) in enumerate(zip(reruns, rates, strict=True)):
         assert child.info.run_name.startswith(f"#{num} learning_rate={rate:.4g} adam-steady")
         log10 = float(child.data.params["choice.log10.optimizer.learning_rate"])
         assert log10 == math.log10(rate)

@@ -41,6 +41,7 @@ def _serve(recorder: recording.LocalRecorder, work: Callable[[Any], int]) -> int
         return work(forwarder)
 
     worker = link.Worker(in_worker, recording.ASKS)
+    recorder.worker_writes = True
     signals.on_second_signal(lambda _why: worker.send_signal(signal.SIGKILL))
     seen, forwarded = None, False
     try:
@@ -90,7 +91,7 @@ def finish(recorder: recording.LocalRecorder, status: int) -> int:
 def _store_failed(recorder: recording.LocalRecorder, exc: BaseException) -> int:
     from rnnlab.proc import created
 
-    created.remove(getattr(exc, "created", None))  # (again: the worker has stopped now)
+    created.remove(getattr(exc, "created", None))  # (the worker, if any, has stopped now)
     if isinstance(exc, StoreFailed):
         recorder.store_failed(exc)
         return 1

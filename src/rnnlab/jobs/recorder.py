@@ -91,6 +91,7 @@ class LocalRecorder:
         self.ended: dict[str, RunRef] = {}  # key -> where it is: the runs it ended
         self.code = 0  # the exit status the recorded outcomes call for (failed jobs: 1)
         self.mark: int | None = None  # runs.history's length when a signal was first seen
+        self.worker_writes = False  # True: a refused run's folder waits for its writer's end
 
     @staticmethod
     def warm_up() -> None:
@@ -134,7 +135,7 @@ class LocalRecorder:
         try:
             run_id = runs.start(client, experiment_id, spec.name, tags, parent_id, spec.params)
         except StoreError as exc:  # no run was created
-            raise _refused(exc, spec) from exc
+            raise self._refused(exc, spec) from exc
         except Exception as exc:
             raise _failed(exc) from exc
         self.open[key] = _Open(client, run_id, experiment_id, uri, spec)
@@ -145,6 +146,16 @@ class LocalRecorder:
                 ui.save_results_view(client, experiment_id)
         except Exception as exc:
             raise _failed(exc) from exc
+
+    def _refused(self, error: StoreError, spec: RunSpec) -> StoreError:
+        """The store took no run: the run's folder goes (``error.created``: what the
+        command removes, after its worker has stopped writing into it)."""
+        from rnnlab.proc import created
+
+        if not self.worker_writes:
+            created.remove(spec.created)
+        error.created = spec.created  # type: ignore[attr-defined]
+        return error
 
     def _where(self, spec: RunSpec) -> tuple[Any, str, str, str | None, str | None]:
         """(client, store URI, experiment, parent run, its name) of a new run; StoreError
@@ -176,7 +187,7 @@ class LocalRecorder:
         except Exception as exc:
             error = exc if isinstance(exc, StoreError) else None
             why = StoreError(f"cannot use the MLflow store: {uris.reason(exc)}")
-            raise _refused(error or why, spec) from exc
+            raise self._refused(error or why, spec) from exc
         return client, uri, experiment_id, None, None
 
     def record(self, key: str, record: RunRecord) -> None:
@@ -363,16 +374,6 @@ class LocalRecorder:
             else ("no run was open")
         )
         self.say(f"{self.prog}: interrupted twice ({signals.received()}); {kept}", err=True)
-
-
-def _refused(error: StoreError, spec: RunSpec) -> StoreError:
-    """The store took no run: the run's folder goes (``error.created``: again once the
-    worker that writes into it has stopped)."""
-    from rnnlab.proc import created
-
-    created.remove(spec.created)
-    error.created = spec.created  # type: ignore[attr-defined]
-    return error
 
 
 def _failed(exc: Exception) -> BaseException:
