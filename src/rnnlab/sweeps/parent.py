@@ -74,8 +74,7 @@ class SweepParent:
     def open(self) -> None:
         """The store and the experiment, created once, and the parent run (shared params,
         swept keys, the plan as an artifact), said by ``opened_line``. Raises SweepRefused
-        when the store cannot be used (its folder, if the sweep made it, taken away)."""
-        from rnnlab.proc import created
+        when the store cannot be used."""
         from rnnlab.store import client as client_mod
         from rnnlab.store import experiments, lineage, log, orphans, uris
 
@@ -86,8 +85,7 @@ class SweepParent:
             experiment_id = experiments.ensure_experiment(
                 client, t["experiment"], t["artifact_root"], t["description"]
             )
-        except Exception as exc:
-            created.remove(self.created)
+        except Exception as exc:  # (its folder goes in the sweep's process, which writes it)
             why = str(exc) if isinstance(exc, StoreError) else uris.reason(exc)
             prefix = "" if isinstance(exc, StoreError) else "cannot use the MLflow store: "
             refused = SweepRefused(prefix + why)
