@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from hypothesis import settings
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 import mlflow
@@ -18,6 +19,12 @@ from omegaconf import DictConfig
 
 from rnnlab.config import compose
 from rnnlab.core.data import make_dataset
+
+# The suite is a gate: its property tests draw the same examples every run (seeded from
+# each test), and write no example database. HYPOTHESIS_PROFILE=explore draws new ones.
+settings.register_profile("gate", derandomize=True, database=None)
+settings.register_profile("explore")  # Hypothesis's defaults: random examples
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "gate"))
 
 GOLDEN_PATH = Path(__file__).parent / "golden" / "lab8.json"
 # The per-iteration metrics and the named starting points the issues specify.
