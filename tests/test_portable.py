@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import signal
 import subprocess
 import time
@@ -100,7 +101,10 @@ def test_an_interrupted_sweep_without_fork_ends_killed(tmp_path, no_posix):
     statuses = {
         r.data.tags["sweep_job"]: r.info.status for r in found if "sweep_job" in r.data.tags
     }
-    assert statuses["0"] == "FINISHED" and statuses["1"] == "KILLED"
+    # the jobs before the signal FINISHED; the one it came in (if it came in one, not
+    # between two; job 1 may have ended by the time the store was read) KILLED; none after
+    order = "".join(statuses[str(n)][0] for n in range(len(statuses)))
+    assert re.fullmatch("F+K?", order) and len(order) < 6, statuses
 
 
 def _append(state_dir: str, start: int, n: int) -> None:
