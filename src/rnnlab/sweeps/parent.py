@@ -88,9 +88,7 @@ class SweepParent:
         except Exception as exc:  # (its folder goes in the sweep's process, which writes it)
             why = str(exc) if isinstance(exc, StoreError) else uris.reason(exc)
             prefix = "" if isinstance(exc, StoreError) else "cannot use the MLflow store: "
-            refused = SweepRefused(prefix + why)
-            refused.created = self.created  # type: ignore[attr-defined]
-            raise refused from None
+            raise SweepRefused(prefix + why) from None
         orphans.offer(client)
         tags = {
             **lineage.source_tags(
