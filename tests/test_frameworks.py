@@ -11,7 +11,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.singleton import Singleton
 from hydra.version import VersionBase
 
-from rnnlab.frameworks import basic_sweeper, hydra_restored
+from rnnlab.frameworks import basic_sweeper, build_requirements_map, hydra_restored
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -40,6 +40,14 @@ def test_hydras_process_wide_state_is_put_back(tmp_path):
             assert Singleton._instances.get(GlobalHydra) is not None
     assert not GlobalHydra.instance().is_initialized()
     assert Singleton._instances.get(VersionBase) is before
+
+
+def test_mlflows_packages_map_is_built_ahead():
+    from mlflow.utils import requirements_utils
+
+    build_requirements_map()
+    assert requirements_utils._PACKAGES_TO_MODULES["numpy"] == "numpy"
+    assert "mlflow" in requirements_utils._MODULES_TO_PACKAGES["mlflow"]
 
 
 def test_no_other_module_uses_a_private_name_of_hydra_or_mlflow():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import warnings
 from pathlib import Path
 
@@ -135,6 +136,8 @@ def process_state() -> dict:
         "showwarning": warnings.showwarning,
         "signals": {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)},
         "gc": gc.isenabled(),
+        # (MLflow's artifact upload pool stays: its own)
+        "threads": sorted(t.name for t in threading.enumerate() if t.name.startswith("rnnlab")),
     }
 
 

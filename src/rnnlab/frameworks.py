@@ -1,5 +1,5 @@
-"""The private names of Hydra that rnnlab cannot avoid, all here, each with a test that
-fails when Hydra changes it (tests/test_frameworks.py):
+"""The private names of Hydra and MLflow that rnnlab cannot avoid, all here, each with a
+test that fails when the framework changes it (tests/test_frameworks.py):
 
 - ``basic_sweeper()`` (``hydra._internal``): rnnlab's sweeper is Hydra's basic sweeper
   with another check of a batch, and a sweep's plan is its expansion (``split_arguments``).
@@ -66,3 +66,12 @@ def hydra_restored() -> Iterator[None]:
         else:
             version.version_base = base  # setbase() refuses "unspecified"
             Singleton._instances[VersionBase] = version
+
+
+def build_requirements_map() -> None:
+    """Build MLflow's map of installed packages to their modules now (its
+    ``_init_packages_to_modules_map``: 0.1-0.3 s of reading every installed distribution's
+    metadata), which the first model saved in a process would otherwise build."""
+    from mlflow.utils import requirements_utils
+
+    requirements_utils._init_packages_to_modules_map()

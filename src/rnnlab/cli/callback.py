@@ -32,7 +32,7 @@ from rnnlab.config import (
 )
 from rnnlab.errors import SweepRefused, user_error
 from rnnlab.jobs import recorder as recording
-from rnnlab.jobs.recorder import SweepRef
+from rnnlab.jobs.spec import SweepRef
 from rnnlab.proc import created, link, signals
 from rnnlab.sweeps.parent import SweepParent
 from rnnlab.sweeps.plan import SWEEP_JOB_TAG, Plan, check_plan, name_parts, plan

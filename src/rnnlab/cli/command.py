@@ -18,12 +18,13 @@ FORWARD_AFTER = 1.0  # s: a signal only this process saw reaches the worker afte
 
 def run(work: Callable[[Any], int], prog: str, fork: bool = True) -> int:
     """Run ``work`` with this process recording (see the module's docstring)."""
-    recorder = recording.LocalRecorder(prog)
+    fork = fork and link.can_fork()
+    recorder = recording.LocalRecorder(prog, worker=fork)
     recording.use(recorder)
     signals.on_first_signal(recorder.note_signal)
     signals.on_second_signal(lambda _why: recorder.emergency())
     try:
-        if fork and link.can_fork():
+        if fork:
             status = _serve(recorder, work)
         else:
             status = work(recorder)
@@ -41,7 +42,6 @@ def _serve(recorder: recording.LocalRecorder, work: Callable[[Any], int]) -> int
         return work(forwarder)
 
     worker = link.Worker(in_worker, recording.ASKS)
-    recorder.worker_writes = True
     signals.on_second_signal(lambda _why: worker.send_signal(signal.SIGKILL))
     seen, forwarded = None, False
     try:

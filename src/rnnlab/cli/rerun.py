@@ -23,7 +23,7 @@ from rnnlab.config import (
 )
 from rnnlab.config import compose as compose_config
 from rnnlab.jobs import runner
-from rnnlab.jobs.recorder import SweepRef
+from rnnlab.jobs.spec import SweepRef
 from rnnlab.store import lineage, query, ui, uris
 from rnnlab.sweeps import plan as plan_mod
 from rnnlab.sweeps.parent import SweepParent
@@ -136,7 +136,7 @@ def rerun_run(
     config_dirs: Sequence[str] = (),
 ) -> Any:
     """Run ``run_id`` again (overrides on top) as a new run tagged ``rerun_of`` in its
-    experiment; where the new run is (``jobs.recorder.RunRef``)."""
+    experiment; where the new run is (``jobs.spec.RunRef``)."""
     run, overrides, logged = logged_inputs(client, run_id)
     note = lineage.version_note(run_id, run.data.tags)
     if note:

@@ -6,68 +6,15 @@ of each run; after a signal it opens and records nothing more and ends what it h
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 from rnnlab import console
 from rnnlab.errors import StoreError, StoreFailed, SweepRefused
+from rnnlab.jobs.spec import RunRecord, RunRef, RunSpec, SweepRef
 from rnnlab.proc import link, signals
-from rnnlab.proc.created import Created
-
-MetricPoint = tuple[str, float, int]  # (key, value, step), as store.log takes them
 
 ASKS = frozenset({"open_sweep", "end_sweep"})
-
-
-class RunRef(NamedTuple):
-    """Where a run is recorded."""
-
-    run_id: str
-    experiment_id: str
-    tracking_uri: str
-
-
-@dataclass(frozen=True)
-class SweepRef:
-    """The sweep a job belongs to: its key in the recorder that opened it, and its ids for
-    a job recorded in another process (a joblib or Ray worker)."""
-
-    key: str
-    tracking_uri: str | None = None
-    experiment_id: str | None = None
-    parent_run_id: str | None = None
-    name: str | None = None  # the parent's run name (its children's ``in_sweep`` tag)
-
-
-@dataclass
-class RunSpec:
-    """What a run is opened with (made by the job, picklable, no MLflow)."""
-
-    tracking: dict[str, Any]  # the config's tracking node (uri, experiment, artifacts)
-    source: str  # the command that made it (MLflow's Source)
-    name: str
-    tags: dict[str, str]
-    params: dict[str, str]
-    config_folder: Path  # config/: the resolved config and the overrides, logged first
-    sweep: SweepRef | None = None
-    experiment_id: str | None = None  # an experiment of its own (a rerun: the original's)
-    parent_run_id: str | None = None  # a caller's own MLflow run (the Python API)
-    label: str = ""  # a sweep job's console label: "[job 3] init=steady optimizer=gd"
-    created: Created | None = None  # the run folder as it was: what a refused run removes
-
-
-@dataclass
-class RunRecord:
-    """What a job made, for its run (picklable, no MLflow)."""
-
-    metrics: list[MetricPoint] = field(default_factory=list)
-    tags: dict[str, str] = field(default_factory=dict)
-    dataset: Any = None  # core.data.Dataset, logged as the run's input
-    folders: dict[str, Path] = field(default_factory=dict)  # artifact path -> local folder
-    model: tuple[float, float, list[float]] | None = None  # wx, wrec, an input example
-    lines: list[str] = field(default_factory=list)  # a run's report ("{run_id}": its id)
-    outcome: str = ""  # a sweep job's result in a few words
 
 
 @dataclass
@@ -81,17 +28,19 @@ class _Open:
 
 
 class LocalRecorder:
-    """Records in this process. ``quiet``: print nothing (the Python API)."""
+    """Records in this process. ``quiet``: print nothing (the Python API). ``worker``: the
+    jobs run in a worker process (a refused run's folder then goes once the worker has
+    stopped writing into it; MLflow's packages map is built while the worker computes)."""
 
-    def __init__(self, prog: str = "rnnlab", quiet: bool = False) -> None:
-        self.prog, self.quiet = prog, quiet
+    def __init__(self, prog: str = "rnnlab", quiet: bool = False, worker: bool = False) -> None:
+        self.prog, self.quiet, self.worker = prog, quiet, worker
         self.open: dict[str, _Open] = {}
         self.sweeps: dict[str, Any] = {}  # key -> SweepParent, open
         self.progress: dict[str, console.Progress] = {}  # key -> a sweep's live line
         self.ended: dict[str, RunRef] = {}  # key -> where it is: the runs it ended
         self.code = 0  # the exit status the recorded outcomes call for (failed jobs: 1)
         self.mark: int | None = None  # runs.history's length when a signal was first seen
-        self.worker_writes = False  # True: a refused run's folder waits for its writer's end
+        self.warming = False  # MLflow's packages map built in a thread (``_while_idle``)
 
     @staticmethod
     def warm_up() -> None:
@@ -146,13 +95,27 @@ class LocalRecorder:
                 ui.save_results_view(client, experiment_id)
         except Exception as exc:
             raise _failed(exc) from exc
+        self._while_idle()
+
+    def _while_idle(self) -> None:
+        """Once, where a worker computes the jobs: MLflow's packages map (what its first
+        ``save_model`` builds) in a thread, while this process waits for the worker."""
+        if self.worker and not self.warming:
+            import threading
+
+            from rnnlab import frameworks
+
+            self.warming = True
+            threading.Thread(
+                target=frameworks.build_requirements_map, name="rnnlab-warm-mlflow", daemon=True
+            ).start()
 
     def _refused(self, error: StoreError, spec: RunSpec) -> StoreError:
         """The store took no run: the run's folder goes (``error.created``: what the
         command removes, after its worker has stopped writing into it)."""
         from rnnlab.proc import created
 
-        if not self.worker_writes:
+        if not self.worker:
             created.remove(spec.created)
         error.created = spec.created  # type: ignore[attr-defined]
         return error
@@ -271,6 +234,8 @@ class LocalRecorder:
             return link.Ready(exc)
         self.adopt_sweep(parent)
         import rnnlab.plots  # noqa: F401 (for its summary: meanwhile its first jobs are computed)
+
+        self._while_idle()
 
         ids = (parent.tracking_uri, parent.experiment_id, parent.parent_run_id, parent.name)
         return link.Ready((*ids, parent.opened_line()))

@@ -21,8 +21,8 @@ from rnnlab.errors import StoreFailed, job_error
 from rnnlab.jobs import basin_map, text
 from rnnlab.jobs.compute import compute
 from rnnlab.jobs.files import write, write_config
-from rnnlab.jobs.recorder import RunRecord, RunSpec, SweepRef
 from rnnlab.jobs.results import GradientCheckFailed, JobResult, scalars, series
+from rnnlab.jobs.spec import RunRecord, RunSpec, SweepRef
 from rnnlab.proc import signals
 from rnnlab.proc.created import Created
 
