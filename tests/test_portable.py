@@ -160,3 +160,39 @@ def test_an_unknown_platform_still_reads_the_store(tmp_path, no_posix):
     doctor = subprocess.run(cli_command([], "rnnlab-doctor"), cwd=tmp_path, env=no_posix,
                             capture_output=True, timeout=120, encoding="utf-8")  # fmt: skip
     assert doctor.returncode == 0 and "no orphaned runs" in doctor.stdout
+
+
+ANSWER_THEN_WORK = """
+import sys, time
+from rnnlab.cli import command
+from rnnlab.proc import link
+
+class Recorder:  # its ask answers at once, then works for a second
+    prog, done = "rnnlab", []
+    def warm_up(self):
+        pass
+    def open_sweep(self):
+        return link.Ready("answer", then=lambda: (time.sleep(1.0), self.done.append(1)))
+
+def work(forwarder):
+    t0 = time.monotonic()
+    answer = forwarder.open_sweep().get()
+    return 0 if answer == "answer" and time.monotonic() - t0 < 0.5 else 3
+
+recorder = Recorder()
+status = command._serve(recorder, work)
+print(status, recorder.done)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="one process where fork is missing")
+def test_a_two_process_answer_comes_before_the_work_that_follows_it():
+    """What the recorder does after answering an ask (``Reply.then``: rnnlab.plots and
+    MLflow's packages map, once a sweep's parent is open) does not hold up the worker,
+    and is done."""
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", ANSWER_THEN_WORK], capture_output=True, text=True, timeout=60
+    )
+    assert proc.stdout.split() == ["0", "[1]"], proc.stderr

@@ -9,6 +9,9 @@ test that fails when the framework changes it (tests/test_frameworks.py):
   ``hydra._internal.utils``), to say in one line what Hydra would refuse with a traceback.
 - Hydra's process-wide state (``Singleton._instances``: GlobalHydra and the version base),
   which ``initialize``/``compose`` change and only partly put back (``hydra_restored``).
+- MLflow's map of installed packages to their modules (``requirements_utils``), which a
+  process's first ``save_model`` builds: built ahead while the recorder waits for its
+  worker (``build_requirements_map``).
 """
 
 from __future__ import annotations
@@ -74,4 +77,6 @@ def build_requirements_map() -> None:
     metadata), which the first model saved in a process would otherwise build."""
     from mlflow.utils import requirements_utils
 
-    requirements_utils._init_packages_to_modules_map()
+    build = getattr(requirements_utils, "_init_packages_to_modules_map", None)
+    if build is not None:  # (gone in an MLflow to come: its first save builds it, as before)
+        build()

@@ -60,6 +60,8 @@ def _serve(recorder: recording.LocalRecorder, work: Callable[[Any], int]) -> int
             value = getattr(recorder, name)(*args, **kwargs)
             if answered:
                 worker.answer(value.get() if isinstance(value, link.Reply) else value)
+            if isinstance(value, link.Reply) and value.then is not None:
+                value.then()  # (the worker goes on meanwhile)
     except BaseException:
         worker.stop()
         raise

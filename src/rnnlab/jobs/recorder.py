@@ -30,7 +30,8 @@ class _Open:
 class LocalRecorder:
     """Records in this process. ``quiet``: print nothing (the Python API). ``worker``: the
     jobs run in a worker process (a refused run's folder then goes once the worker has
-    stopped writing into it; MLflow's packages map is built while the worker computes)."""
+    stopped writing into it; what the summary and the model need is imported while the
+    worker computes)."""
 
     def __init__(self, prog: str = "rnnlab", quiet: bool = False, worker: bool = False) -> None:
         self.prog, self.quiet, self.worker = prog, quiet, worker
@@ -40,7 +41,6 @@ class LocalRecorder:
         self.ended: dict[str, RunRef] = {}  # key -> where it is: the runs it ended
         self.code = 0  # the exit status the recorded outcomes call for (failed jobs: 1)
         self.mark: int | None = None  # runs.history's length when a signal was first seen
-        self.warming = False  # MLflow's packages map built in a thread (``_while_idle``)
 
     @staticmethod
     def warm_up() -> None:
@@ -95,20 +95,19 @@ class LocalRecorder:
                 ui.save_results_view(client, experiment_id)
         except Exception as exc:
             raise _failed(exc) from exc
-        self._while_idle()
+        if self.worker and spec.sweep is None:  # (a sweep's: after ``open_sweep``)
+            self._while_worker_computes(summary=False)
 
-    def _while_idle(self) -> None:
-        """Once, where a worker computes the jobs: MLflow's packages map (what its first
-        ``save_model`` builds) in a thread, while this process waits for the worker."""
-        if self.worker and not self.warming:
-            import threading
+    @staticmethod
+    def _while_worker_computes(summary: bool) -> None:
+        """Once the worker has what it asked for and computes: MLflow's packages map, which
+        the first model saved in this process builds, and, for a sweep's ``summary``,
+        rnnlab.plots (its figures)."""
+        from rnnlab import frameworks
 
-            from rnnlab import frameworks
-
-            self.warming = True
-            threading.Thread(
-                target=frameworks.build_requirements_map, name="rnnlab-warm-mlflow", daemon=True
-            ).start()
+        frameworks.build_requirements_map()
+        if summary:
+            import rnnlab.plots  # noqa: F401
 
     def _refused(self, error: StoreError, spec: RunSpec) -> StoreError:
         """The store took no run: the run's folder goes (``error.created``: what the
@@ -233,12 +232,9 @@ class LocalRecorder:
         except SweepRefused as exc:
             return link.Ready(exc)
         self.adopt_sweep(parent)
-        import rnnlab.plots  # noqa: F401 (for its summary: meanwhile its first jobs are computed)
-
-        self._while_idle()
-
         ids = (parent.tracking_uri, parent.experiment_id, parent.parent_run_id, parent.name)
-        return link.Ready((*ids, parent.opened_line()))
+        then = (lambda: self._while_worker_computes(summary=True)) if self.worker else None
+        return link.Ready((*ids, parent.opened_line()), then=then)
 
     def adopt_sweep(self, parent: Any) -> None:
         """Record the jobs of the open sweep ``parent`` (opened here, or by this process's

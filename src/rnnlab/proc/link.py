@@ -27,10 +27,17 @@ def can_fork() -> bool:
 
 
 class Reply:
-    """An answer of the other process, read when ``get`` is first called."""
+    """An answer of the other process, read when ``get`` is first called. ``then``: what
+    the answering process does once it has answered (the asker goes on meanwhile)."""
 
-    def __init__(self, source: Forwarder | None = None, value: Any = None) -> None:
+    def __init__(
+        self,
+        source: Forwarder | None = None,
+        value: Any = None,
+        then: Callable[[], Any] | None = None,
+    ) -> None:
         self._source, self._value, self._done = source, value, source is None
+        self.then = then
 
     def get(self) -> Any:
         while not self._done:
@@ -39,9 +46,9 @@ class Reply:
         return self._value
 
 
-def Ready(value: Any) -> Reply:
+def Ready(value: Any, then: Callable[[], Any] | None = None) -> Reply:
     """An answer there already (the object was called in this process)."""
-    return Reply(value=value)
+    return Reply(value=value, then=then)
 
 
 class Forwarder:
